@@ -1,0 +1,1 @@
+//! The ONNX writer: IR model → `ModelProto` → file.

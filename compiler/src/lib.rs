@@ -1,0 +1,1 @@
+//! nnslim: facade library of the ONNX model compiler (frontend, driver) behind the `nnslim` binary.

@@ -1,0 +1,2 @@
+//! The `nnslim` command-line tool.
+fn main() {}
