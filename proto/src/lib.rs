@@ -5,6 +5,11 @@
 //! is proto2 (explicit presence, so set-to-default fields survive), and declares `packed` exactly
 //! where the format does (the numeric data fields of `TensorProto`).
 //!
+//! Two limits of that identity, neither met in practice: prost writes a `oneof` at the position of
+//! its lowest tag, so a `TypeProto` with a `denotation` (tag 6) next to an `optional_type`,
+//! `sparse_tensor_type` or `opaque_type` (tags 9, 8, 7) comes out with its fields in another order
+//! (same meaning); and `string` fields must be valid UTF-8 to decode.
+//!
 //! Recursion: prost limits message nesting to 100 levels when decoding (graphs inside
 //! attributes inside nodes, nested `TypeProto`s); real models stay far below that.
 
@@ -14,6 +19,8 @@ pub mod onnx {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
+pub use bytes;
+pub use prost;
 pub use prost::Message;
 
 /// Decodes a `.onnx` file's bytes. `raw_data` of tensors is copied out of `bytes`;
