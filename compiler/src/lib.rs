@@ -1,1 +1,10 @@
-//! nnslim: facade library of the ONNX model compiler (frontend, driver) behind the `nnslim` binary.
+//! nnslim: facade library of the ONNX model compiler — the ONNX frontend and the driver behind
+//! the `nnslim` binary — re-exporting the IR, passes and backends.
+
+pub mod cli;
+pub mod frontend;
+
+pub use nnslim_backends as backends;
+pub use nnslim_ir as ir;
+pub use nnslim_passes as passes;
+pub mod output;

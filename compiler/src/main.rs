@@ -1,2 +1,10 @@
-//! The `nnslim` command-line tool.
-fn main() {}
+//! The `nnslim` binary: hands the command line to [`nnslim::cli::main_with`].
+
+fn main() -> std::process::ExitCode {
+    let code = nnslim::cli::main_with(
+        std::env::args_os(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
+    std::process::ExitCode::from(code)
+}

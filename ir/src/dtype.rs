@@ -34,11 +34,13 @@ pub enum DType {
     F8E8M0 = 24,
     U2 = 25,
     I2 = 26,
+    F6E2M3 = 27,
+    F6E3M2 = 28,
 }
 
 impl DType {
     /// All types, in code order.
-    pub const ALL: [DType; 27] = [
+    pub const ALL: [DType; 29] = [
         DType::Undefined,
         DType::F32,
         DType::U8,
@@ -66,6 +68,8 @@ impl DType {
         DType::F8E8M0,
         DType::U2,
         DType::I2,
+        DType::F6E2M3,
+        DType::F6E3M2,
     ];
 
     /// The type for an ONNX data-type code, or `None` for a code ONNX does not define.
@@ -88,6 +92,7 @@ impl DType {
             Undefined | String => 0,
             U2 | I2 => 2,
             U4 | I4 | F4E2M1 => 4,
+            F6E2M3 | F6E3M2 => 6,
             U8 | I8 | Bool | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 => 8,
             U16 | I16 | F16 | BF16 => 16,
             F32 | I32 | U32 => 32,
@@ -120,6 +125,8 @@ impl DType {
                 | F8E5M2FNUZ
                 | F4E2M1
                 | F8E8M0
+                | F6E2M3
+                | F6E3M2
         )
     }
 
@@ -160,6 +167,8 @@ impl DType {
             F8E8M0 => "f8e8m0",
             U2 => "u2",
             I2 => "i2",
+            F6E2M3 => "f6e2m3",
+            F6E3M2 => "f6e3m2",
         }
     }
 
@@ -186,7 +195,8 @@ mod tests {
             assert_eq!(DType::from_onnx(i as i32), Some(*d));
             assert_eq!(DType::from_name(d.name()), Some(*d));
         }
-        assert_eq!(DType::from_onnx(27), None);
+        assert_eq!(DType::from_onnx(29), None);
+        assert_eq!(DType::F6E2M3.storage_bytes(3), Some(3));
         assert_eq!(DType::from_onnx(-1), None);
     }
 

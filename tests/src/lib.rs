@@ -39,3 +39,157 @@ pub fn python() -> PathBuf {
     );
     py
 }
+
+/// Runs the real `nnslim` CLI in-process on `args` (without the program name).
+/// Returns the exit code, stdout and stderr.
+pub fn nnslim<I, S>(args: I) -> (u8, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut argv: Vec<std::ffi::OsString> = vec!["nnslim".into()];
+    argv.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = nnslim::cli::main_with(argv, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+    )
+}
+
+/// One model pair for `scripts/ort_compare.py`.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub name: String,
+    pub original: PathBuf,
+    pub converted: PathBuf,
+    pub inputs: Vec<PathBuf>,
+    pub check_model: bool,
+}
+
+/// Runs ONNX Runtime on each pair (and `onnx.checker` on the converted model) through
+/// `scripts/ort_compare.py`; returns, per pair name, `None` when outputs are bit-identical
+/// or the error message.
+pub fn ort_compare(
+    pairs: &[Pair],
+    scratch: &Path,
+) -> std::collections::BTreeMap<String, Option<String>> {
+    let json: Vec<serde_json::Value> = pairs
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "original": p.original,
+                "converted": p.converted,
+                "inputs": p.inputs,
+                "check_model": p.check_model,
+            })
+        })
+        .collect();
+    let list = scratch.join("pairs.json");
+    std::fs::write(&list, serde_json::to_vec(&json).expect("json")).expect("write pairs.json");
+    let out = std::process::Command::new(python())
+        .arg(workspace_root().join("scripts/ort_compare.py"))
+        .arg(&list)
+        .output()
+        .expect("run scripts/ort_compare.py");
+    assert!(
+        out.status.success(),
+        "ort_compare.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("ort_compare.py prints JSON");
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap_or_default().to_string();
+            let err = if r["ok"].as_bool() == Some(true) {
+                None
+            } else {
+                Some(r["error"].as_str().unwrap_or("failed").to_string())
+            };
+            (name, err)
+        })
+        .collect()
+}
+
+/// The `input_N.pb` files of a test-data folder in N order.
+pub fn numbered_inputs(dir: &Path) -> Vec<PathBuf> {
+    let mut inputs: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let n = name
+                        .strip_prefix("input_")?
+                        .strip_suffix(".pb")?
+                        .parse()
+                        .ok()?;
+                    Some((n, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    inputs.sort();
+    inputs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Checks a set of passing names against a committed manifest (one name per line).
+/// With `BLESS=1` the manifest is rewritten; otherwise every listed name must pass.
+pub fn check_manifest(
+    manifest: &Path,
+    passing: &std::collections::BTreeSet<String>,
+    failures: &std::collections::BTreeMap<String, String>,
+) {
+    if std::env::var_os("BLESS").is_some() {
+        let text: String = passing.iter().map(|n| format!("{n}\n")).collect();
+        std::fs::write(manifest, text).expect("write manifest");
+        println!(
+            "BLESS: wrote {} names to {}",
+            passing.len(),
+            manifest.display()
+        );
+        return;
+    }
+    let listed: Vec<String> = std::fs::read_to_string(manifest)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    let regressions: Vec<String> = listed
+        .iter()
+        .filter(|n| !passing.contains(*n))
+        .map(|n| {
+            format!(
+                "{n}: {}",
+                failures.get(n).map(String::as_str).unwrap_or("not run")
+            )
+        })
+        .collect();
+    let new: Vec<&String> = passing.iter().filter(|n| !listed.contains(n)).collect();
+    if !new.is_empty() {
+        println!(
+            "{} pass but are not in {} yet (BLESS=1 adds them)",
+            new.len(),
+            manifest.display()
+        );
+    }
+    assert!(
+        regressions.is_empty(),
+        "{} regression(s) from {}:\n{}",
+        regressions.len(),
+        manifest.display(),
+        regressions.join("\n")
+    );
+    assert!(
+        !listed.is_empty(),
+        "manifest {} is empty",
+        manifest.display()
+    );
+}

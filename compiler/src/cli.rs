@@ -1,0 +1,99 @@
+//! The command-line interface: argument parsing, dispatch and exit codes. `main.rs` only
+//! calls [`main_with`], so tests run the real CLI in-process.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::ffi::OsString;
+use std::io::Write;
+
+/// nnslim makes ONNX models small and fast: it reads a model into its own graph IR, runs a
+/// pipeline of compression passes (fold, prune, low-rank, quantize, sparsify, distill) and
+/// writes ONNX, TFLite or native code.
+#[derive(Parser, Debug)]
+#[command(name = "nnslim", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a model into nnslim's IR and write it back as ONNX, with no passes.
+    ///
+    /// The result runs identically in ONNX Runtime: names, order, metadata and every op nnslim
+    /// does not interpret are kept. Use it to check that nnslim reads a model correctly, or to
+    /// move a model's weights to (or back from) an external data file.
+    Convert {
+        /// The ONNX model to read (external data files must be in its folder).
+        input: PathBuf,
+        /// Where to write the ONNX model (written atomically; its folder must exist).
+        output: PathBuf,
+        /// Store every initializer of at least BYTES bytes in OUTPUT.data beside OUTPUT
+        /// (0 = all). By default tensors are inline unless the model is over protobuf's 2 GiB
+        /// limit.
+        #[arg(long, value_name = "BYTES")]
+        external_data_threshold: Option<u64>,
+    },
+}
+
+/// A failure and the exit code it maps to.
+enum Failure {
+    /// Bad model, data or options: exit code 1.
+    User(anyhow::Error),
+    /// A bug in nnslim: exit code 2.
+    Internal(anyhow::Error),
+}
+
+/// Runs the CLI on `args` (program name first), writing help and errors to `out` / `err`.
+/// Returns the exit code: 0 success, 1 bad model, data or options, 2 internal error.
+pub fn main_with<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let text = e.render().ansi().to_string();
+            let _ = if code == 0 {
+                out.write_all(text.as_bytes())
+            } else {
+                err.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(Failure::User(e)) => {
+            let _ = writeln!(err, "error: {e:#}");
+            1
+        }
+        Err(Failure::Internal(e)) => {
+            let _ = writeln!(err, "internal error (a bug in nnslim; please report it): {e:#}");
+            2
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Convert {
+            input,
+            output,
+            external_data_threshold,
+        } => {
+            let model = crate::frontend::load_model(&input).map_err(|e| Failure::User(e.into()))?;
+            crate::ir::verify(&model.graph)
+                .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", input.display())))?;
+            crate::output::write_onnx(&output, &model, external_data_threshold).map_err(
+                |e| match e {
+                    crate::output::OutputError::Io { .. } => Failure::User(e.into()),
+                    other => Failure::Internal(other.into()),
+                },
+            )?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The ONNX frontend: reads `.onnx` files (memory-mapped, external data confined to the model's
+//! folder) into the IR, preserving names, order, metadata and everything it does not interpret.
+
+mod external;
+mod graph;
+mod tensor;
+
+pub use external::{ExternalError, map_file};
+pub use graph::{ImportError, import_model};
+pub use tensor::TensorReadError;
+
+use nnslim_ir::Model;
+use std::path::Path;
+
+/// Why a model file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {cause}")]
+    Io {
+        path: String,
+        cause: std::io::Error,
+    },
+    #[error("{path}: not a valid ONNX model (protobuf decoding failed: {cause})")]
+    Decode {
+        path: String,
+        cause: nnslim_proto::prost::DecodeError,
+    },
+    #[error("{path}: {cause}")]
+    Import {
+        path: String,
+        cause: ImportError,
+    },
+}
+
+/// Loads an ONNX model file. Tensor data stays in the memory-mapped file (and external data
+/// files), shared rather than copied.
+pub fn load_model(path: &Path) -> Result<Model, LoadError> {
+    let shown = path.display().to_string();
+    let bytes = external::map_file(path).map_err(|e| match e {
+        ExternalError::Io { cause, .. } => LoadError::Io {
+            path: shown.clone(),
+            cause,
+        },
+        other => LoadError::Io {
+            path: shown.clone(),
+            cause: std::io::Error::other(other.to_string()),
+        },
+    })?;
+    if bytes.is_empty() {
+        return Err(LoadError::Io {
+            path: shown,
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"),
+        });
+    }
+    let proto = nnslim_proto::decode_model_bytes(bytes).map_err(|cause| LoadError::Decode {
+        path: shown.clone(),
+        cause,
+    })?;
+    let base = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    import_model(proto, base).map_err(|cause| LoadError::Import {
+        path: shown,
+        cause,
+    })
+}
