@@ -2,9 +2,11 @@
 //! calls [`main_with`], so tests run the real CLI in-process.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::PathBuf;
+
+use crate::shapes::InputShape;
 
 /// nnslim makes ONNX models small and fast: it reads a model into its own graph IR, runs a
 /// pipeline of compression passes (fold, prune, low-rank, quantize, sparsify, distill) and
@@ -33,6 +35,11 @@ enum Command {
         /// limit.
         #[arg(long, value_name = "BYTES")]
         external_data_threshold: Option<u64>,
+        /// Fix an input's shape, e.g. `--input-shape input=1,3,224,224` (repeat per input;
+        /// dims are sizes, symbols such as `N`, or `?`). Shapes are re-inferred through the
+        /// graph and written to the output.
+        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+        input_shapes: Vec<InputShape>,
     },
 }
 
@@ -71,7 +78,10 @@ where
             1
         }
         Err(Failure::Internal(e)) => {
-            let _ = writeln!(err, "internal error (a bug in nnslim; please report it): {e:#}");
+            let _ = writeln!(
+                err,
+                "internal error (a bug in nnslim; please report it): {e:#}"
+            );
             2
         }
     }
@@ -83,8 +93,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             input,
             output,
             external_data_threshold,
+            input_shapes,
         } => {
-            let model = crate::frontend::load_model(&input).map_err(|e| Failure::User(e.into()))?;
+            let mut model =
+                crate::frontend::load_model(&input).map_err(|e| Failure::User(e.into()))?;
+            crate::shapes::apply_input_shapes(&mut model, &input_shapes)
+                .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", input.display())))?;
             crate::ir::verify(&model.graph)
                 .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", input.display())))?;
             crate::output::write_onnx(&output, &model, external_data_threshold).map_err(

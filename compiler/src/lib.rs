@@ -8,3 +8,4 @@ pub use nnslim_backends as backends;
 pub use nnslim_ir as ir;
 pub use nnslim_passes as passes;
 pub mod output;
+pub mod shapes;

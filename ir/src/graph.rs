@@ -329,6 +329,35 @@ impl Graph {
         Ok(())
     }
 
+    /// Re-infers every node in topological order (after input types changed).
+    pub fn reinfer_all(&mut self) -> Result<(), GraphError> {
+        for id in self.topo_order()? {
+            if !self.g[id.0].op.is_source() {
+                self.reinfer(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives graph input `v` a new type (e.g. a fixed batch size) and re-infers the graph.
+    /// What the file declared for the other values described the old input types, so those
+    /// declarations are dropped: they are written back as inferred.
+    pub fn override_input_type(&mut self, v: ValueId, ty: Type) -> Result<(), GraphError> {
+        let ids: Vec<NodeIndex<u32>> = self.g.node_indices().collect();
+        for n in ids {
+            let keep = self.inputs.contains(&NodeId(n)) || self.g[n].op.is_source();
+            for info in &mut self.g[n].outputs {
+                if !keep {
+                    info.declared = None;
+                }
+            }
+        }
+        let info = self.value_mut(v);
+        info.ty = ty.clone();
+        info.declared = Some(ty);
+        self.reinfer_all()
+    }
+
     /// The node.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.g[id.0]

@@ -9,7 +9,9 @@ use std::path::{Component, Path, PathBuf};
 /// Why external data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExternalError {
-    #[error("external data location {0:?} is absolute; it must be a path inside the model's folder")]
+    #[error(
+        "external data location {0:?} is absolute; it must be a path inside the model's folder"
+    )]
     Absolute(String),
     #[error("external data location {0:?} leaves the model's folder (`..`)")]
     Escapes(String),
@@ -67,10 +69,12 @@ impl ExternalData {
         let number = |field: &'static str| -> Result<Option<u64>, ExternalError> {
             get(field)
                 .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| ExternalError::BadNumber {
-                        field,
-                        value: v.clone(),
-                    })
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| ExternalError::BadNumber {
+                            field,
+                            value: v.clone(),
+                        })
                 })
                 .transpose()
         };

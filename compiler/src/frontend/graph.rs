@@ -3,9 +3,7 @@
 
 use super::external::ExternalData;
 use super::tensor::{TensorReadError, read_sparse, read_tensor, read_type, sparse_name};
-use nnslim_ir::{
-    AttrValue, Attribute, Foreign, Graph, Model, NewNode, Op, OpsetId, ValueId,
-};
+use nnslim_ir::{AttrValue, Attribute, Foreign, Graph, Model, NewNode, Op, OpsetId, ValueId};
 use nnslim_proto::Message;
 use nnslim_proto::onnx;
 use nnslim_proto::onnx::attribute_proto::AttributeType;
@@ -31,7 +29,10 @@ impl std::error::Error for ImportError {}
 
 /// Reads a decoded model. `base_dir` is the folder external data must stay inside (`None` for
 /// a model read from memory: external data is then refused).
-pub fn import_model(proto: onnx::ModelProto, base_dir: Option<&Path>) -> Result<Model, ImportError> {
+pub fn import_model(
+    proto: onnx::ModelProto,
+    base_dir: Option<&Path>,
+) -> Result<Model, ImportError> {
     let opsets: Vec<OpsetId> = proto
         .opset_import
         .iter()
@@ -196,8 +197,8 @@ fn import_graph(
     // Initializers first (dense, then sparse), in file order.
     let mut inits: HashMap<String, ValueId> = HashMap::new();
     for t in &gp.initializer {
-        let tensor = read_tensor(t, &mut ctx.ext)
-            .map_err(|e| tensor_err(&r, "initializer", t.name(), e))?;
+        let tensor =
+            read_tensor(t, &mut ctx.ext).map_err(|e| tensor_err(&r, "initializer", t.name(), e))?;
         let v = r.graph.add_initializer(t.name(), tensor);
         r.define(t.name(), v, "an initializer")?;
         inits.insert(t.name().to_string(), v);
@@ -225,9 +226,7 @@ fn import_graph(
                 v
             }
             None => {
-                let v = r
-                    .graph
-                    .add_input(vi.name(), ty.clone().unwrap_or_default());
+                let v = r.graph.add_input(vi.name(), ty.clone().unwrap_or_default());
                 r.define(vi.name(), v, "a graph input")?;
                 v
             }
@@ -356,26 +355,27 @@ fn node_label(node: &onnx::NodeProto) -> String {
     }
 }
 
-fn import_node(node: &onnx::NodeProto, r: &mut Reader<'_>, ctx: &mut Ctx) -> Result<(), ImportError> {
+fn import_node(
+    node: &onnx::NodeProto,
+    r: &mut Reader<'_>,
+    ctx: &mut Ctx,
+) -> Result<(), ImportError> {
     let label = node_label(node);
     let nerr = |r: &Reader<'_>, m: String| r.err(format!("{label}: {m}"));
     if node.op_type().is_empty() {
         return Err(nerr(r, "the node has an empty op_type".into()));
     }
     let domain = node.domain();
-    let opset = *ctx
-        .opsets
-        .get(canonical_domain(domain))
-        .ok_or_else(|| {
-            nerr(
-                r,
-                format!(
-                    "domain {:?} is not imported by the model (opset_import lists {:?})",
-                    domain,
-                    ctx.opsets.keys().collect::<Vec<_>>()
-                ),
-            )
-        })?;
+    let opset = *ctx.opsets.get(canonical_domain(domain)).ok_or_else(|| {
+        nerr(
+            r,
+            format!(
+                "domain {:?} is not imported by the model (opset_import lists {:?})",
+                domain,
+                ctx.opsets.keys().collect::<Vec<_>>()
+            ),
+        )
+    })?;
 
     let mut attrs = Vec::with_capacity(node.attribute.len());
     let mut sub_captures: Vec<String> = Vec::new();
@@ -496,13 +496,15 @@ fn read_attr(
         K::String => AttrValue::String(a.s().to_vec()),
         K::Tensor => AttrValue::Tensor(
             read_tensor(
-                a.t.as_ref().ok_or_else(|| err("TENSOR attribute without a tensor".into()))?,
+                a.t.as_ref()
+                    .ok_or_else(|| err("TENSOR attribute without a tensor".into()))?,
                 &mut ctx.ext,
             )
             .map_err(terr)?,
         ),
         K::Graph => AttrValue::Graph(Box::new(sub(
-            a.g.as_ref().ok_or_else(|| err("GRAPH attribute without a graph".into()))?,
+            a.g.as_ref()
+                .ok_or_else(|| err("GRAPH attribute without a graph".into()))?,
             ctx,
             0,
         )?)),
@@ -516,8 +518,11 @@ fn read_attr(
             .map_err(terr)?,
         ),
         K::TypeProto => AttrValue::Type(
-            read_type(a.tp.as_ref().ok_or_else(|| err("TYPE_PROTO attribute without a type".into()))?)
-                .map_err(terr)?,
+            read_type(
+                a.tp.as_ref()
+                    .ok_or_else(|| err("TYPE_PROTO attribute without a type".into()))?,
+            )
+            .map_err(terr)?,
         ),
         K::Floats => AttrValue::Floats(a.floats.clone()),
         K::Ints => AttrValue::Ints(a.ints.clone()),

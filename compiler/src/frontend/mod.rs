@@ -16,20 +16,14 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: {cause}")]
-    Io {
-        path: String,
-        cause: std::io::Error,
-    },
+    Io { path: String, cause: std::io::Error },
     #[error("{path}: not a valid ONNX model (protobuf decoding failed: {cause})")]
     Decode {
         path: String,
         cause: nnslim_proto::prost::DecodeError,
     },
     #[error("{path}: {cause}")]
-    Import {
-        path: String,
-        cause: ImportError,
-    },
+    Import { path: String, cause: ImportError },
 }
 
 /// Loads an ONNX model file. Tensor data stays in the memory-mapped file (and external data
@@ -63,8 +57,5 @@ pub fn load_model(path: &Path) -> Result<Model, LoadError> {
             p
         }
     });
-    import_model(proto, base).map_err(|cause| LoadError::Import {
-        path: shown,
-        cause,
-    })
+    import_model(proto, base).map_err(|cause| LoadError::Import { path: shown, cause })
 }

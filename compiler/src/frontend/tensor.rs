@@ -34,7 +34,10 @@ pub fn dtype(code: i32) -> Result<DType, TensorReadError> {
 }
 
 /// Reads a dense tensor (inline fields, `raw_data`, or external data).
-pub fn read_tensor(t: &onnx::TensorProto, ext: &mut ExternalData) -> Result<Tensor, TensorReadError> {
+pub fn read_tensor(
+    t: &onnx::TensorProto,
+    ext: &mut ExternalData,
+) -> Result<Tensor, TensorReadError> {
     let dt = dtype(t.data_type())?;
     let dims = t.dims.clone();
     let n = nnslim_ir::element_count(&dims)?;
@@ -88,23 +91,33 @@ fn typed_fields(t: &onnx::TensorProto, dt: DType, n: u64) -> Result<Bytes, Tenso
     match dt {
         F32 => {
             count("float_data", t.float_data.len(), n)?;
-            t.float_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.float_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         Complex64 => {
             count("float_data", t.float_data.len(), n.saturating_mul(2))?;
-            t.float_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.float_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         F64 => {
             count("double_data", t.double_data.len(), n)?;
-            t.double_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.double_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         Complex128 => {
             count("double_data", t.double_data.len(), n.saturating_mul(2))?;
-            t.double_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.double_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         I64 => {
             count("int64_data", t.int64_data.len(), n)?;
-            t.int64_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.int64_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         U32 => {
             count("uint64_data", t.uint64_data.len(), n)?;
@@ -114,11 +127,15 @@ fn typed_fields(t: &onnx::TensorProto, dt: DType, n: u64) -> Result<Bytes, Tenso
         }
         U64 => {
             count("uint64_data", t.uint64_data.len(), n)?;
-            t.uint64_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.uint64_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         I32 => {
             count("int32_data", t.int32_data.len(), n)?;
-            t.int32_data.iter().for_each(|v| out.extend(v.to_le_bytes()));
+            t.int32_data
+                .iter()
+                .for_each(|v| out.extend(v.to_le_bytes()));
         }
         I16 | U16 | F16 | BF16 => {
             count("int32_data", t.int32_data.len(), n)?;
