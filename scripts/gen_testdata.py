@@ -10,7 +10,8 @@ Writes:
   light/light_*.onnx  the ONNX "light" models shipped in the onnx wheel (weights = ConstantOfShape(0.02))
   light_random/light_*.onnx
                       the same models with each float ConstantOfShape turned into an initializer
-                      of seeded random values, so that outputs depend on every weight
+                      of seeded random values, so that outputs depend on every weight (the last
+                      layer before Softmax is scaled so the output is not saturated one-hot)
   light_inputs/<model stem>/input_N.pb
                       one seeded random tensor per real (non-initializer) graph input, by name;
                       the same inputs serve light/ and light_random/
@@ -27,6 +28,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +57,9 @@ def gen_node_tests(out: Path) -> list[str]:
     import onnx.backend.test.cmd_tools as cmd_tools
 
     np.random.seed(0)  # the test cases draw their inputs from np.random
-    cases = node_cases.collect_testcases()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # overflow/divide warnings from cases that want inf/NaN
+        cases = node_cases.collect_testcases()
     # generate_data() writes every case of model_test.collect_testcases() to
     # <output>/<case.kind>/<case.name>; feed it the node cases only (kind "node").
     cmd_tools.model_test.collect_testcases = lambda *a, **k: cases
@@ -77,7 +81,7 @@ def ort_runnable(node_dir: Path, names: list[str]) -> list[str]:
             (d / "test_data_set_0").glob("input_*.pb"), key=lambda p: int(p.stem.split("_")[1])
         )
         try:
-            run_model(str(d / "model.onnx"), [str(p) for p in inputs])
+            run_model(str(d / "model.onnx"), [str(p) for p in inputs], log_level=4)
         except Exception:  # noqa: BLE001 - not supported by ORT: simply not listed
             continue
         ok.append(name)
@@ -97,8 +101,14 @@ def _consumers(graph):
     return uses
 
 
+def _feeds_sum(node, uses) -> bool:
+    """Whether a node's output ends a residual branch (goes into a Sum or Add)."""
+    return any(user.op_type in ("Sum", "Add") for user, _ in uses.get(node.output[0], []))
+
+
 def _role(name: str, uses, depth: int = 0) -> str:
-    """How a weight is used: 'scale' (BN scale/var, Mul), 'shift' (BN bias/mean, Add) or 'other'.
+    """How a weight is used: 'scale' (BN scale/var, Mul), 'residual_scale' (BN scale at the end of
+    a residual branch), 'shift' (BN bias/mean, Add) or 'other'.
 
     Looks through the Unsqueeze/Reshape that some models put between a weight and its user.
     """
@@ -108,6 +118,8 @@ def _role(name: str, uses, depth: int = 0) -> str:
             r = _role(node.output[0], uses, depth + 1)
             if r != "other":
                 return r
+        elif op == "BatchNormalization" and i == 1 and _feeds_sum(node, uses):
+            return "residual_scale"
         elif op == "BatchNormalization" and i in (1, 4):
             return "scale"
         elif op == "BatchNormalization" and i in (2, 3):
@@ -120,11 +132,13 @@ def _role(name: str, uses, depth: int = 0) -> str:
 
 
 def _random_values(shape: list[int], dtype, role: str, rng):
-    """Values that keep activations finite and informative (He-normal weights, BN stats near 1/0)."""
+    """Values that keep activations finite and informative (He-uniform weights, BN stats near 1/0)."""
     import numpy as np
 
     if role == "scale":
         a = rng.uniform(0.5, 1.5, size=shape)
+    elif role == "residual_scale":  # small, as in trained ResNets, so the sums don't blow up
+        a = rng.uniform(0.1, 0.3, size=shape)
     elif role == "shift" or len(shape) < 2:
         a = rng.normal(0.0, 0.1, size=shape)  # biases and other vectors
     else:
@@ -132,14 +146,17 @@ def _random_values(shape: list[int], dtype, role: str, rng):
         while len(dims) > 2 and dims[0] == 1:  # e.g. [1, 1, N, K] reshaped to [N, K]
             dims.pop(0)
         fan_in = int(np.prod(dims[1:])) or 1  # Conv [M, C/g, kh, kw], Gemm B with transB=1 [N, K]
-        a = rng.standard_normal(size=shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        # uniform(-limit, limit) has variance 2/fan_in; done in place, as vgg19 has 140M weights.
+        limit = np.float32(np.sqrt(6.0 / fan_in))
+        a = rng.random(size=shape, dtype=np.float32)
+        a *= 2 * limit
+        a -= limit
     return np.asarray(a).astype(dtype, copy=False)
 
 
 def randomize_weights(model, seed: int = 0):
     """Replaces every float ConstantOfShape with a constant shape by a random initializer."""
     import numpy as np
-    import onnx
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -178,8 +195,66 @@ def randomize_weights(model, seed: int = 0):
     if model.ir_version < 4:  # IR 3 lists every initializer as a graph input too
         for t in new_inits:
             g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
-    onnx.checker.check_model(model)
     return model
+
+
+# Ops through which a Softmax input scales linearly with the last Conv/Gemm's weights and bias.
+_HOMOGENEOUS = {"Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Reshape", "Flatten",
+                "Dropout", "Identity", "Squeeze", "Unsqueeze"}
+
+
+def calibrate_logits(model, input_paths: list[str], target_std: float = 2.0) -> None:
+    """Scales the classifier so its logits have std target_std, lest Softmax saturate to one-hot.
+
+    Random weights leave deep models' activations far from unit scale (BN statistics don't match
+    the data), so the logits of e.g. ShuffleNet are huge. The Conv/Gemm feeding an output Softmax
+    (through only positively homogeneous ops) gets its weight and bias multiplied by one factor,
+    measured with one ORT run.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from ort_compare import make_session, load_inputs
+
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    inits = {t.name: t for t in g.initializer}
+    outputs = {o.name for o in g.output}
+
+    def initializer_behind(name: str):
+        while name not in inits and name in producer and producer[name].op_type in _HOMOGENEOUS:
+            name = producer[name].input[0]
+        return inits.get(name)
+
+    targets = []  # (logits name, [initializers to scale])
+    for sm in g.node:
+        if sm.op_type not in ("Softmax", "LogSoftmax") or sm.output[0] not in outputs:
+            continue
+        name = sm.input[0]
+        while name in producer and producer[name].op_type in _HOMOGENEOUS:
+            name = producer[name].input[0]
+        layer = producer.get(name)
+        if layer is None or layer.op_type not in ("Conv", "Gemm"):
+            continue
+        params = [initializer_behind(i) for i in layer.input[1:] if i]
+        if all(t is not None and t.data_type == params[0].data_type for t in params):
+            targets.append((sm.input[0], params))
+    if not targets:
+        return
+
+    n_out = len(g.output)
+    for name, params in targets:
+        g.output.append(helper.make_tensor_value_info(name, params[0].data_type, None))
+    sess = make_session(model.SerializeToString(), log_level=4)
+    logits = sess.run([name for name, _ in targets], load_inputs(sess, input_paths))
+    del g.output[n_out:]
+    for (_, params), y in zip(targets, logits):
+        std = float(np.std(y))
+        if not np.isfinite(std) or std == 0:
+            continue
+        for t in params:
+            a = numpy_helper.to_array(t)
+            t.CopyFrom(numpy_helper.from_array((a * (target_std / std)).astype(a.dtype), t.name))
 
 
 def real_inputs(model) -> list:
@@ -233,12 +308,15 @@ def gen_light(out: Path) -> list[str]:
             input_paths.append(str(p))
 
         rand_path = out / "light_random" / src.name
-        onnx.save(randomize_weights(model, seed=0), str(rand_path))
-        onnx.checker.check_model(str(rand_path))
+        model = randomize_weights(model, seed=0)
+        calibrate_logits(model, input_paths)
+        onnx.save(model, str(rand_path))
+        onnx.checker.check_model(str(rand_path), full_check=True)
         for i, y in enumerate(run_model(str(rand_path), input_paths)):
             y = np.asarray(y)
             if not np.isfinite(y).all() or y.size < 2 or (y == y.ravel()[0]).all():
                 raise RuntimeError(f"{rand_path}: output {i} is not finite or constant")
+            print(f"  {stem}: output {i} {list(y.shape)} range [{y.min():.3g}, {y.max():.3g}]")
     return stems
 
 
@@ -256,6 +334,7 @@ def main() -> int:
 
     t0 = time.monotonic()
     sys.path.insert(0, str(HERE))  # for ort_compare
+    sys.dont_write_bytecode = True  # no scripts/__pycache__
     stamp.unlink(missing_ok=True)
     for sub in SUBDIRS:
         shutil.rmtree(out / sub, ignore_errors=True)

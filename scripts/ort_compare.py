@@ -25,6 +25,7 @@ exactly what this oracle does.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
@@ -64,16 +65,13 @@ def _parse(data: bytes, kind: str) -> tuple[str, Any]:
     return proto.name, numpy_helper.to_dict(proto)
 
 
-def session_options() -> ort.SessionOptions:
+def make_session(path: str | bytes, log_level: int = 3) -> ort.InferenceSession:
+    """An ORT session on the CPU with one thread; log_level 3 = errors only, 4 = fatal only."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return so
-
-
-def make_session(path: str) -> ort.InferenceSession:
-    return ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
+    so.log_severity_level = log_level
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
 def load_inputs(sess: ort.InferenceSession, input_paths: list[str]) -> dict[str, Any]:
@@ -115,9 +113,9 @@ def load_inputs(sess: ort.InferenceSession, input_paths: list[str]) -> dict[str,
     return feeds
 
 
-def run_model(path: str, input_paths: list[str]) -> list[Any]:
+def run_model(path: str, input_paths: list[str], log_level: int = 3) -> list[Any]:
     """Loads a model in ORT and runs it on the given input files; returns all outputs in order."""
-    sess = make_session(path)
+    sess = make_session(path, log_level)
     return sess.run(None, load_inputs(sess, input_paths))
 
 
@@ -144,10 +142,14 @@ def _diff_arrays(a: np.ndarray, b: np.ndarray, where: str) -> str | None:
     i = bad[0]
     idx = np.unravel_index(i, a.shape) if a.shape else ()
     msg = f"{where}: {len(bad)}/{a.size} elements differ; first at {tuple(int(k) for k in idx)}: "
-    msg += f"{a.ravel()[i]!r} vs {b.ravel()[i]!r}"
+    x, y = a.ravel()[i], b.ravel()[i]
+    if str(x) == str(y) and a.dtype != object:  # e.g. NaNs with different payloads
+        x, y = f"{x} (0x{x.tobytes()[::-1].hex()})", f"{y} (0x{y.tobytes()[::-1].hex()})"
+    msg += f"{str(x)} vs {str(y)}"
     if a.dtype.kind in "fc":
+        wide = np.complex128 if a.dtype.kind == "c" else np.float64
         with np.errstate(all="ignore"):
-            d = np.abs(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64) - b)
+            d = np.abs(a.ravel()[bad].astype(wide) - b.ravel()[bad].astype(wide))
         d = d[np.isfinite(d)]
         if d.size:
             msg += f"; max abs diff {float(d.max()):.3g}"
@@ -185,6 +187,8 @@ def diff(a: Any, b: Any, where: str) -> str | None:
 
 def compare_pair(pair: dict[str, Any]) -> str | None:
     """Returns None when the pair matches, else an error message."""
+    if not isinstance(pair, dict) or not {"original", "converted"} <= pair.keys():
+        return "malformed pair: want an object with original, converted, inputs, check_model"
     converted = pair["converted"]
     if pair.get("check_model", False):
         try:
@@ -221,9 +225,11 @@ def main() -> int:
     sys.stdout.flush()
     report = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
+    faulthandler.enable()  # should ORT crash outright, the last progress line names the pair
     results = []
     for i, pair in enumerate(pairs):
         name = pair.get("name", f"#{i}") if isinstance(pair, dict) else f"#{i}"
+        print(f"ort_compare: [{i + 1}/{len(pairs)}] {name}", file=sys.stderr, flush=True)
         try:
             error = compare_pair(pair)
         except Exception as e:  # noqa: BLE001 - never let one pair stop the run
