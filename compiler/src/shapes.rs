@@ -72,7 +72,12 @@ impl FromStr for InputShape {
 pub fn apply_input_shapes(model: &mut Model, shapes: &[InputShape]) -> Result<(), InputShapeError> {
     let g = &mut model.graph;
     for s in shapes {
-        let inputs = g.inputs();
+        // Initializers listed as inputs (IR version 3) are weights, not inputs to reshape.
+        let inputs: Vec<_> = g
+            .inputs()
+            .into_iter()
+            .filter(|v| matches!(g.node(v.node).op, nnslim_ir::Op::Input))
+            .collect();
         let v = inputs
             .iter()
             .copied()
