@@ -5,8 +5,8 @@ use crate::{Attribute, InferInput, Op, OpError, Tensor, Type};
 use petgraph::Direction;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Identifies a node within one graph. Indices of removed nodes are reused: never keep a
 /// `NodeId` across a change that removes nodes; value names are the stable identity.
@@ -122,7 +122,11 @@ pub enum GraphError {
         source: OpError,
     },
     #[error("node {node} ({op}): input {slot} refers to a value that does not exist")]
-    DanglingInput { node: String, op: String, slot: usize },
+    DanglingInput {
+        node: String,
+        op: String,
+        slot: usize,
+    },
     #[error("value {0:?} still has uses")]
     StillUsed(String),
     #[error("the graph has a cycle through node {0:?}")]
@@ -138,7 +142,7 @@ enum Edge {
 }
 
 impl Edge {
-    fn from_slot(self) -> u32 {
+    fn producer_slot(self) -> u32 {
         match self {
             Edge::Data { from, .. } | Edge::Capture { from } => from,
         }
@@ -235,13 +239,13 @@ impl Graph {
                 });
             }
         }
-        let types = self.infer_types(&new.op, &new.inputs, new.outputs.len()).map_err(
-            |source| GraphError::Op {
+        let types = self
+            .infer_types(&new.op, &new.inputs, new.outputs.len())
+            .map_err(|source| GraphError::Op {
                 node: new.name.clone(),
                 op: new.op.op_type().to_string(),
                 source,
-            },
-        )?;
+            })?;
         let seq = self.bump();
         let outputs = new
             .outputs
@@ -396,7 +400,10 @@ impl Graph {
 
     /// Graph inputs (values) in order.
     pub fn inputs(&self) -> Vec<ValueId> {
-        self.inputs.iter().map(|&n| ValueId { node: n, slot: 0 }).collect()
+        self.inputs
+            .iter()
+            .map(|&n| ValueId { node: n, slot: 0 })
+            .collect()
     }
 
     /// Initializers (values) in file order.
@@ -457,7 +464,9 @@ impl Graph {
             .g
             .edges_directed(v.node.0, Direction::Outgoing)
             .filter_map(|e| match *e.weight() {
-                Edge::Data { from, to } if from == v.slot => Some((NodeId(e.target()), to as usize)),
+                Edge::Data { from, to } if from == v.slot => {
+                    Some((NodeId(e.target()), to as usize))
+                }
                 _ => None,
             })
             .collect();
@@ -471,7 +480,7 @@ impl Graph {
             || self
                 .g
                 .edges_directed(v.node.0, Direction::Outgoing)
-                .any(|e| e.weight().from_slot() == v.slot)
+                .any(|e| e.weight().producer_slot() == v.slot)
     }
 
     /// Points input `slot` of `node` at `value` (or omits it with `None`) and re-infers the node.
