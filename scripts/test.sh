@@ -12,4 +12,4 @@ scripts/setup.sh
 
 export NNSLIM_TESTDATA="$REPO/target/testdata"
 export NNSLIM_PYTHON="$REPO/.venv/bin/python"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
