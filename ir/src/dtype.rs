@@ -133,7 +133,10 @@ impl DType {
     /// True for signed and unsigned integer types (not bool).
     pub fn is_int(self) -> bool {
         use DType::*;
-        matches!(self, U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2)
+        matches!(
+            self,
+            U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2
+        )
     }
 
     /// Short lower-case name used by the text IR and messages (`f32`, `i64`, `f8e4m3fn`, ...).

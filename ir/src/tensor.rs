@@ -235,7 +235,11 @@ mod tests {
         assert!(Tensor::from_f32(vec![2, 2], &[1.0, 2.0, 3.0, 4.0]).is_ok());
         assert!(matches!(
             Tensor::from_f32(vec![2, 3], &[1.0]),
-            Err(TensorError::ByteCount { want: 24, got: 4, .. })
+            Err(TensorError::ByteCount {
+                want: 24,
+                got: 4,
+                ..
+            })
         ));
         assert_eq!(element_count(&[-1, 2]), Err(TensorError::NegativeDim(-1)));
         assert_eq!(element_count(&[i64::MAX, 4]), Err(TensorError::Overflow));

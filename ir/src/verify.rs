@@ -86,7 +86,11 @@ fn verify_into(graph: &Graph, path: &str, errors: &mut Vec<VerifyError>) {
     for o in graph.outputs() {
         let name = &graph.value(*o).name;
         if name.is_empty() {
-            push(path.to_string(), "", "a graph output has an empty name".into());
+            push(
+                path.to_string(),
+                "",
+                "a graph output has an empty name".into(),
+            );
         }
         *seen_outputs.entry(name).or_default() += 1;
     }
