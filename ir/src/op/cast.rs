@@ -3,7 +3,7 @@
 
 use super::attrs::{AttrReader, AttrWriter, bad_value};
 use super::facts::{input_err, optional, out, required};
-use super::{InferInput, OpError, opset_error};
+use super::{InferInput, OpError, needs_opset, opset_error};
 use crate::{DType, Type};
 
 /// Rounding of casts to float8e8m0 (`round_mode`, opset 24+).
@@ -218,15 +218,7 @@ impl QuantizeLinear {
 
     pub(crate) fn write(&self, w: &mut AttrWriter, opset: i64) -> Result<(), OpError> {
         let need = |cond: bool, from: i64, what: &str| {
-            if cond && opset < from {
-                Err(opset_error(
-                    "QuantizeLinear",
-                    opset,
-                    &format!("{what} needs opset {from}"),
-                ))
-            } else {
-                Ok(())
-            }
+            needs_opset("QuantizeLinear", opset, cond, from, what)
         };
         need(self.axis != 1, 13, "axis")?;
         need(!self.saturate, 19, "saturate = 0")?;
@@ -290,15 +282,7 @@ impl DequantizeLinear {
 
     pub(crate) fn write(&self, w: &mut AttrWriter, opset: i64) -> Result<(), OpError> {
         let need = |cond: bool, from: i64, what: &str| {
-            if cond && opset < from {
-                Err(opset_error(
-                    "DequantizeLinear",
-                    opset,
-                    &format!("{what} needs opset {from}"),
-                ))
-            } else {
-                Ok(())
-            }
+            needs_opset("DequantizeLinear", opset, cond, from, what)
         };
         need(self.axis != 1, 13, "axis")?;
         need(self.block_size != 0, 21, "block_size")?;

@@ -162,6 +162,25 @@ pub enum OpError {
     Invalid(String),
 }
 
+/// `Err` when a feature in use (`used`) needs opset `from` but the op is written at `opset`.
+pub(crate) fn needs_opset(
+    op: &str,
+    opset: i64,
+    used: bool,
+    from: i64,
+    what: &str,
+) -> Result<(), OpError> {
+    if used && opset < from {
+        Err(opset_error(
+            op,
+            opset,
+            &format!("{what} needs opset {from}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn opset_error(op: &str, opset: i64, msg: &str) -> OpError {
     OpError::Opset {
         op: op.to_string(),
