@@ -20,6 +20,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show what a model is made of: inputs and outputs, opsets, op counts, parameters and
+    /// their bytes by type, estimated MACs, ops nnslim keeps opaque, external data files.
+    Inspect {
+        /// The ONNX model to read.
+        model: PathBuf,
+        /// Print one JSON object instead of the report (keys include `nodes`, `params`,
+        /// `macs`, `ops` (op type → count) and `opaque` (op types kept opaque)).
+        #[arg(long)]
+        json: bool,
+        /// Fix an input's shape first, e.g. `--input-shape input=1,3,224,224` (repeat per input),
+        /// so MACs can be estimated for models with dynamic dims.
+        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+        input_shapes: Vec<InputShape>,
+    },
     /// Read a model into nnslim's IR and write it back as ONNX, with no passes.
     ///
     /// The result runs identically in ONNX Runtime: names, order, metadata and every op nnslim
@@ -71,7 +85,7 @@ where
             return code;
         }
     };
-    match run(cli) {
+    match run(cli, out) {
         Ok(()) => 0,
         Err(Failure::User(e)) => {
             let _ = writeln!(err, "error: {e:#}");
@@ -87,20 +101,33 @@ where
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
     match cli.command {
+        Command::Inspect {
+            model,
+            json,
+            input_shapes,
+        } => {
+            let loaded = load_verified(&model, &input_shapes)?;
+            let text = if json {
+                let mut s = serde_json::to_string_pretty(&crate::inspect::to_json(&model, &loaded))
+                    .map_err(|e| Failure::Internal(e.into()))?;
+                s.push('\n');
+                s
+            } else {
+                crate::inspect::to_text(&model, &loaded)
+            };
+            out.write_all(text.as_bytes())
+                .map_err(|e| Failure::User(e.into()))?;
+            Ok(())
+        }
         Command::Convert {
             input,
             output,
             external_data_threshold,
             input_shapes,
         } => {
-            let mut model =
-                crate::frontend::load_model(&input).map_err(|e| Failure::User(e.into()))?;
-            crate::shapes::apply_input_shapes(&mut model, &input_shapes)
-                .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", input.display())))?;
-            crate::ir::verify(&model.graph)
-                .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", input.display())))?;
+            let model = load_verified(&input, &input_shapes)?.model;
             crate::output::write_onnx(&output, &model, external_data_threshold).map_err(
                 |e| match e {
                     crate::output::OutputError::Io { .. } => Failure::User(e.into()),
@@ -110,4 +137,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Loads a model, applies `--input-shape` overrides and verifies it: every problem is the
+/// user's (exit code 1).
+fn load_verified(
+    path: &std::path::Path,
+    input_shapes: &[InputShape],
+) -> Result<crate::frontend::Loaded, Failure> {
+    let mut loaded = crate::frontend::load(path).map_err(|e| Failure::User(e.into()))?;
+    crate::shapes::apply_input_shapes(&mut loaded.model, input_shapes)
+        .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", path.display())))?;
+    crate::ir::verify(&loaded.model.graph)
+        .map_err(|e| Failure::User(anyhow::anyhow!("{}: {e}", path.display())))?;
+    Ok(loaded)
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod frontend;
+pub mod inspect;
 
 pub use nnslim_backends as backends;
 pub use nnslim_ir as ir;

@@ -389,11 +389,13 @@ impl Graph {
         info.declared = Some(declared);
     }
 
-    /// The constant tensor behind a value: an initializer (not one listed as an overridable
-    /// input) or a `Constant` node with a dense value.
+    /// The constant tensor behind a value: an initializer or a `Constant` node with a dense
+    /// value. Initializers that an IR-version-3 file also lists as graph inputs count as
+    /// constants too: formally they are overridable defaults, but every exporter of that era
+    /// listed frozen weights that way, and runtimes and tools treat them as weights.
     pub fn constant(&self, v: ValueId) -> Option<&Tensor> {
         match &self.g[v.node.0].op {
-            Op::Initializer(t) if !self.inputs.contains(&v.node) => Some(t),
+            Op::Initializer(t) => Some(t),
             op => op.constant_value(),
         }
     }

@@ -7,6 +7,7 @@ mod dtype;
 mod graph;
 mod model;
 pub mod op;
+pub mod stats;
 mod tensor;
 mod types;
 mod verify;

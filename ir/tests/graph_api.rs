@@ -68,14 +68,15 @@ fn rewiring_and_removal() {
 }
 
 #[test]
-fn initializer_listed_as_input_is_not_constant() {
+fn initializer_listed_as_input_stays_a_constant() {
     let (mut g, _x, w, _y, _z) = small();
     g.list_initializer_as_input(w);
     assert!(
-        g.constant(w).is_none(),
-        "an overridable default is not a constant"
+        g.constant(w).is_some(),
+        "IR-3 weights listed as inputs are still weights"
     );
     assert_eq!(g.inputs().len(), 2);
+    assert!(g.is_input(w.node));
 }
 
 #[test]

@@ -217,15 +217,15 @@ impl Writer<'_> {
                 continue;
             }
             let label = format!("{path} / node {}", node_label(node));
-            let opset = self
-                .model
-                .opset(node.op.domain())
-                .ok_or_else(|| {
-                    err(
-                        label.clone(),
-                        format!("domain {:?} is not in the model's opset_import", node.op.domain()),
-                    )
-                })?;
+            let opset = self.model.opset(node.op.domain()).ok_or_else(|| {
+                err(
+                    label.clone(),
+                    format!(
+                        "domain {:?} is not in the model's opset_import",
+                        node.op.domain()
+                    ),
+                )
+            })?;
             let spelled = node
                 .op
                 .to_onnx(opset)
@@ -376,7 +376,9 @@ fn value_info(g: &Graph, v: ValueId, is_output: bool) -> onnx::ValueInfoProto {
     };
     onnx::ValueInfoProto {
         name: Some(info.name.clone()),
-        r#type: ty.filter(|t| *t != Type::Unknown).map(|t| type_to_proto(&t)),
+        r#type: ty
+            .filter(|t| *t != Type::Unknown)
+            .map(|t| type_to_proto(&t)),
         doc_string: non_empty(&info.doc_string),
         metadata_props: entries(&info.metadata_props),
     }

@@ -55,10 +55,14 @@ pub fn type_to_proto(t: &Type) -> onnx::TypeProto {
             },
         )),
         Type::Sequence(e) => Some(TypeValue::SequenceType(Box::new(
-            onnx::type_proto::Sequence { elem_type: boxed(e) },
+            onnx::type_proto::Sequence {
+                elem_type: boxed(e),
+            },
         ))),
         Type::Optional(e) => Some(TypeValue::OptionalType(Box::new(
-            onnx::type_proto::Optional { elem_type: boxed(e) },
+            onnx::type_proto::Optional {
+                elem_type: boxed(e),
+            },
         ))),
         Type::Map(k, v) => Some(TypeValue::MapType(Box::new(onnx::type_proto::Map {
             key_type: Some(k.onnx_code()),

@@ -103,6 +103,13 @@ impl ExternalData {
         }
     }
 
+    /// The files read so far (canonical paths, sorted).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut f: Vec<PathBuf> = self.files.keys().cloned().collect();
+        f.sort();
+        f
+    }
+
     /// The canonical path of `location`, which must stay inside the base folder even after
     /// following links.
     fn confine(&self, location: &str) -> Result<PathBuf, ExternalError> {

@@ -33,6 +33,15 @@ pub fn import_model(
     proto: onnx::ModelProto,
     base_dir: Option<&Path>,
 ) -> Result<Model, ImportError> {
+    import_with_files(proto, base_dir).map(|(m, _)| m)
+}
+
+/// Like [`import_model`], also returning the external data files the model read (canonical
+/// paths, sorted).
+pub fn import_with_files(
+    proto: onnx::ModelProto,
+    base_dir: Option<&Path>,
+) -> Result<(Model, Vec<std::path::PathBuf>), ImportError> {
     let opsets: Vec<OpsetId> = proto
         .opset_import
         .iter()
@@ -79,18 +88,22 @@ pub fn import_model(
             bytes: c.encode_to_vec(),
         });
     }
-    Ok(Model {
-        graph,
-        ir_version: proto.ir_version(),
-        opsets,
-        producer_name: proto.producer_name().to_string(),
-        producer_version: proto.producer_version().to_string(),
-        domain: proto.domain().to_string(),
-        model_version: proto.model_version(),
-        doc_string: proto.doc_string().to_string(),
-        metadata_props: pairs(&proto.metadata_props),
-        foreign,
-    })
+    let files = ctx.ext.files();
+    Ok((
+        Model {
+            graph,
+            ir_version: proto.ir_version(),
+            opsets,
+            producer_name: proto.producer_name().to_string(),
+            producer_version: proto.producer_version().to_string(),
+            domain: proto.domain().to_string(),
+            model_version: proto.model_version(),
+            doc_string: proto.doc_string().to_string(),
+            metadata_props: pairs(&proto.metadata_props),
+            foreign,
+        },
+        files,
+    ))
 }
 
 fn canonical_domain(d: &str) -> &str {

@@ -6,11 +6,21 @@ mod graph;
 mod tensor;
 
 pub use external::{ExternalError, map_file};
-pub use graph::{ImportError, import_model};
+pub use graph::{ImportError, import_model, import_with_files};
 pub use tensor::TensorReadError;
 
 use nnslim_ir::Model;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A model read from a file, with facts about the file.
+#[derive(Debug)]
+pub struct Loaded {
+    pub model: Model,
+    /// Size of the `.onnx` file in bytes.
+    pub file_size: u64,
+    /// External data files the model's tensors live in (canonical paths).
+    pub external_files: Vec<PathBuf>,
+}
 
 /// Why a model file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +39,11 @@ pub enum LoadError {
 /// Loads an ONNX model file. Tensor data stays in the memory-mapped file (and external data
 /// files), shared rather than copied.
 pub fn load_model(path: &Path) -> Result<Model, LoadError> {
+    load(path).map(|l| l.model)
+}
+
+/// Loads an ONNX model file and reports its size and external data files.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let shown = path.display().to_string();
     let bytes = external::map_file(path).map_err(|e| match e {
         ExternalError::Io { cause, .. } => LoadError::Io {
@@ -46,6 +61,7 @@ pub fn load_model(path: &Path) -> Result<Model, LoadError> {
             cause: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"),
         });
     }
+    let file_size = bytes.len() as u64;
     let proto = nnslim_proto::decode_model_bytes(bytes).map_err(|cause| LoadError::Decode {
         path: shown.clone(),
         cause,
@@ -57,5 +73,11 @@ pub fn load_model(path: &Path) -> Result<Model, LoadError> {
             p
         }
     });
-    import_model(proto, base).map_err(|cause| LoadError::Import { path: shown, cause })
+    let (model, external_files) =
+        import_with_files(proto, base).map_err(|cause| LoadError::Import { path: shown, cause })?;
+    Ok(Loaded {
+        model,
+        file_size,
+        external_files,
+    })
 }
