@@ -29,7 +29,10 @@ pub struct VerifyErrors(pub Vec<VerifyError>);
 
 impl fmt::Display for VerifyErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} problem(s)", self.0.len())?;
+        if let [only] = &self.0[..] {
+            return write!(f, "{only}");
+        }
+        write!(f, "{} problems:", self.0.len())?;
         for e in &self.0 {
             write!(f, "\n  {e}")?;
         }
@@ -42,7 +45,7 @@ impl fmt::Display for VerifyErrors {
 /// what the ops infer now.
 pub fn verify(graph: &Graph) -> Result<(), VerifyErrors> {
     let mut errors = Vec::new();
-    verify_into(graph, "graph", &mut errors);
+    verify_into(graph, &format!("graph {:?}", graph.name), &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {

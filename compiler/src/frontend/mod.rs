@@ -28,10 +28,7 @@ pub enum LoadError {
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
     #[error("{path}: not a valid ONNX model (protobuf decoding failed: {cause})")]
-    Decode {
-        path: String,
-        cause: nnslim_proto::prost::DecodeError,
-    },
+    Decode { path: String, cause: String },
     #[error("{path}: {cause}")]
     Import { path: String, cause: ImportError },
 }
@@ -62,9 +59,9 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         });
     }
     let file_size = bytes.len() as u64;
-    let proto = nnslim_proto::decode_model_bytes(bytes).map_err(|cause| LoadError::Decode {
+    let proto = nnslim_proto::decode_model_bytes(bytes).map_err(|e| LoadError::Decode {
         path: shown.clone(),
-        cause,
+        cause: shorten_path(&e.to_string()),
     })?;
     let base = path.parent().map(|p| {
         if p.as_os_str().is_empty() {
@@ -80,4 +77,20 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         file_size,
         external_files,
     })
+}
+
+/// prost names every enclosing message of a decoding error (`GraphProto.node: AttributeProto.g:
+/// ...`): for deeply nested files keep the outermost and innermost steps only.
+fn shorten_path(message: &str) -> String {
+    let parts: Vec<&str> = message.split(": ").collect();
+    if parts.len() <= 8 {
+        return message.to_string();
+    }
+    let n = parts.len();
+    format!(
+        "{}: … {} levels …: {}",
+        parts[..3].join(": "),
+        n - 6,
+        parts[n - 3..].join(": ")
+    )
 }

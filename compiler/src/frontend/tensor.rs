@@ -24,6 +24,8 @@ pub enum TensorReadError {
         want: u64,
         got: u64,
     },
+    #[error("dimension {0} of the shape is negative")]
+    NegativeDim(i64),
     #[error("nested types deeper than {0} levels")]
     TooDeep(usize),
 }
@@ -246,16 +248,20 @@ fn tensor_type(
     shape: &Option<onnx::TensorShapeProto>,
 ) -> Result<TensorType, TensorReadError> {
     use onnx::tensor_shape_proto::dimension::Value;
-    let shape = shape.as_ref().map(|s| {
-        s.dim
-            .iter()
-            .map(|d| match &d.value {
-                Some(Value::DimValue(v)) => Dim::Known(*v),
-                Some(Value::DimParam(p)) => Dim::Symbol(p.clone()),
-                None => Dim::Unknown,
-            })
-            .collect()
-    });
+    let shape = shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match &d.value {
+                    Some(Value::DimValue(v)) if *v < 0 => Err(TensorReadError::NegativeDim(*v)),
+                    Some(Value::DimValue(v)) => Ok(Dim::Known(*v)),
+                    Some(Value::DimParam(p)) => Ok(Dim::Symbol(p.clone())),
+                    None => Ok(Dim::Unknown),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
     Ok(TensorType {
         dtype: dtype(elem)?,
         shape,
