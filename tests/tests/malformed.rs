@@ -387,3 +387,36 @@ fn check_node_and_field(folder: &Path) {
         assert!(err.contains(want), "{name}: {err:?} should name {want:?}");
     }
 }
+
+/// Seeded byte-level mutations of a valid model: each is either read (exit 0) or refused with a
+/// message (exit 1) — never a panic or an internal error.
+#[test]
+fn mutated_models_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = encode_model(&base());
+    let mut rng = 0x2545f4914f6cdd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut read, mut refused) = (0, 0);
+    for i in 0..400 {
+        let mut bytes = valid.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        let path = dir.path().join(format!("m{i}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        let (code, _, err) = nnslim(["inspect".as_ref(), path.as_os_str()]);
+        match code {
+            0 => read += 1,
+            1 if !err.trim().is_empty() => refused += 1,
+            _ => panic!("mutant {i}: exit {code}: {err}"),
+        }
+    }
+    println!("400 mutants: {read} read, {refused} refused");
+    assert!(refused > 50, "mutations should break most files ({refused} refused)");
+}
