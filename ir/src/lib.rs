@@ -9,6 +9,7 @@ mod model;
 pub mod op;
 pub mod stats;
 mod tensor;
+pub mod text;
 mod types;
 mod verify;
 

@@ -418,5 +418,8 @@ fn mutated_models_never_panic() {
         }
     }
     println!("400 mutants: {read} read, {refused} refused");
-    assert!(refused > 50, "mutations should break most files ({refused} refused)");
+    assert!(
+        refused > 50,
+        "mutations should break most files ({refused} refused)"
+    );
 }
