@@ -252,26 +252,25 @@ fn import_graph(
         info.metadata_props = pairs(&vi.metadata_props);
     }
 
+    // What value_info says about a node's outputs is applied as soon as the node is read, so
+    // the nodes after it infer from the declared types.
+    let value_info: HashMap<&str, &onnx::ValueInfoProto> =
+        gp.value_info.iter().map(|vi| (vi.name(), vi)).collect();
     for i in node_order(gp).map_err(|m| r.err(m))? {
         import_node(&gp.node[i], &mut r, ctx)?;
+        for o in &gp.node[i].output {
+            if let (Some(vi), Some(&v)) = (value_info.get(o.as_str()), r.names.get(o.as_str())) {
+                apply_value_info(&mut r, v, vi)?;
+            }
+        }
     }
 
+    // Inputs and initializers described by value_info (node outputs were handled as they came).
     for vi in &gp.value_info {
-        let Some(&v) = r.names.get(vi.name()) else {
-            continue; // describes nothing in this graph: nothing to carry
-        };
-        if let Some(t) = &vi.r#type {
-            let ty = read_type(t)
-                .map_err(|e| r.err(format!("value_info {:?}: type: {e}", vi.name())))?;
-            r.graph.declare(v, ty);
-        }
-        let info = r.graph.value_mut(v);
-        info.in_value_info = true;
-        if info.doc_string.is_empty() {
-            info.doc_string = vi.doc_string().to_string();
-        }
-        if info.metadata_props.is_empty() {
-            info.metadata_props = pairs(&vi.metadata_props);
+        if let Some(&v) = r.names.get(vi.name())
+            && !r.graph.value(v).in_value_info
+        {
+            apply_value_info(&mut r, v, vi)?;
         }
     }
 
@@ -297,6 +296,28 @@ fn import_graph(
         r.graph.add_output(v);
     }
     Ok((r.graph, r.captured))
+}
+
+/// Records a `value_info` entry on its value: declared type, doc string, metadata.
+fn apply_value_info(
+    r: &mut Reader<'_>,
+    v: ValueId,
+    vi: &onnx::ValueInfoProto,
+) -> Result<(), ImportError> {
+    if let Some(t) = &vi.r#type {
+        let ty = read_type(t)
+            .map_err(|e| r.err(format!("value_info {:?}: type: {e}", vi.name())))?;
+        r.graph.declare(v, ty);
+    }
+    let info = r.graph.value_mut(v);
+    info.in_value_info = true;
+    if info.doc_string.is_empty() {
+        info.doc_string = vi.doc_string().to_string();
+    }
+    if info.metadata_props.is_empty() {
+        info.metadata_props = pairs(&vi.metadata_props);
+    }
+    Ok(())
 }
 
 fn tensor_err(r: &Reader<'_>, what: &str, name: &str, e: TensorReadError) -> ImportError {
