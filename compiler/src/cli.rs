@@ -27,8 +27,11 @@ enum Command {
         model: PathBuf,
         /// Print one JSON object instead of the report (keys include `nodes`, `params`,
         /// `macs`, `ops` (op type → count) and `opaque` (op types kept opaque)).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ir")]
         json: bool,
+        /// Print the model as nnslim's text IR instead (deterministic; weights summarised).
+        #[arg(long)]
+        ir: bool,
         /// Fix an input's shape first, e.g. `--input-shape input=1,3,224,224` (repeat per input),
         /// so MACs can be estimated for models with dynamic dims.
         #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
@@ -106,10 +109,13 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Inspect {
             model,
             json,
+            ir,
             input_shapes,
         } => {
             let loaded = load_verified(&model, &input_shapes)?;
-            let text = if json {
+            let text = if ir {
+                crate::ir::text::print_model(&loaded.model)
+            } else if json {
                 let mut s = serde_json::to_string_pretty(&crate::inspect::to_json(&model, &loaded))
                     .map_err(|e| Failure::Internal(e.into()))?;
                 s.push('\n');
