@@ -9,6 +9,26 @@ pub use external::{ExternalError, map_file};
 pub use graph::{ImportError, import_model, import_with_files};
 pub use tensor::TensorReadError;
 
+/// Reads a serialized `TensorProto` file (such as an ONNX test's `input_0.pb`): its name and
+/// tensor. External data is not allowed here.
+pub fn read_tensor_file(path: &Path) -> Result<(String, nnslim_ir::Tensor), LoadError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|cause| LoadError::Io {
+        path: shown.clone(),
+        cause,
+    })?;
+    let proto = nnslim_proto::decode_tensor(&bytes).map_err(|e| LoadError::Decode {
+        path: shown.clone(),
+        cause: e.to_string(),
+    })?;
+    let mut ext = external::ExternalData::new(None);
+    let t = tensor::read_tensor(&proto, &mut ext).map_err(|e| LoadError::Io {
+        path: shown,
+        cause: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    })?;
+    Ok((proto.name().to_string(), t))
+}
+
 use nnslim_ir::Model;
 use std::path::{Path, PathBuf};
 
