@@ -6,7 +6,7 @@
 
 use nnslim_ir::text::{parse_model, print_model};
 use nnslim_ir::verify;
-use nnslim_tests::testdata_dir;
+use nnslim_tests::{testdata_dir, workspace_root};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,18 @@ import_snapshot!(
 import_snapshot!(
     light_inception_v1,
     testdata_dir().join("light/light_inception_v1.onnx")
+);
+import_snapshot!(
+    seed_cnn_fashion,
+    workspace_root().join("tests/fixtures/seed_cnn_fashion.onnx")
+);
+import_snapshot!(
+    mobile_cnn_fashion,
+    workspace_root().join("tests/fixtures/mobile_cnn_fashion.onnx")
+);
+import_snapshot!(
+    digits_mlp,
+    workspace_root().join("tests/fixtures/digits_mlp.onnx")
 );
 
 /// Every node test model, every light model, and the smaller random-weight light models.
@@ -74,6 +86,25 @@ fn all_models() -> Vec<(String, PathBuf)> {
                 .into_owned();
             models.push((format!("{kind}/{stem}"), f));
         }
+    }
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("tests/fixtures"))
+        .expect("tests/fixtures")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    fixtures.sort();
+    assert!(
+        fixtures.len() >= 3,
+        "the three trained fixtures are committed"
+    );
+    for f in fixtures {
+        let stem = f
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        models.push((format!("fixture/{stem}"), f));
     }
     models
 }
