@@ -6,6 +6,8 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::commands::Backend;
+use crate::data::DataSpec;
 use crate::shapes::InputShape;
 
 /// nnslim makes ONNX models small and fast: it reads a model into its own graph IR, runs a
@@ -34,6 +36,76 @@ enum Command {
         ir: bool,
         /// Fix an input's shape first, e.g. `--input-shape input=1,3,224,224` (repeat per input),
         /// so MACs can be estimated for models with dynamic dims.
+        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+        input_shapes: Vec<InputShape>,
+    },
+    /// Run a model once with nnslim's interpreter and write each output as OUTPUT-NAME.npy.
+    ///
+    /// Inputs come from .npy files (`--input NAME=FILE.npy`, one per model input) or are seeded
+    /// random data (`--random-inputs`): floats in [0, 1), integers in [0, 10), dynamic dims 1.
+    Run {
+        /// The ONNX model to run.
+        model: PathBuf,
+        /// An input as NAME=FILE.npy (repeat per input; split at the first `=`).
+        #[arg(long = "input", value_name = "NAME=FILE.npy")]
+        inputs: Vec<String>,
+        /// Make seeded random data for every input not given with --input.
+        #[arg(long)]
+        random_inputs: bool,
+        /// Seed for --random-inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder for the outputs (created if needed); one .npy per model output, named after
+        /// the output with characters outside [A-Za-z0-9._-] replaced by `_`.
+        #[arg(long, value_name = "DIR")]
+        output_dir: PathBuf,
+        /// Which engine runs the model.
+        #[arg(long, value_enum, default_value = "interp")]
+        backend: Backend,
+        /// Fix an input's shape first (repeat per input).
+        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+        input_shapes: Vec<InputShape>,
+    },
+    /// Measure a classifier on data: top-1 accuracy against the labels, and with --reference,
+    /// agreement with a reference model plus max/mean absolute error and SQNR of the outputs.
+    ///
+    /// DATA: fashion-mnist:train|test[:N|:A..B] (Debian's dataset-fashion-mnist, as float32
+    /// [N,1,28,28] in [0, 1] with int64 labels), FILE.npz[:N|:A..B] (arrays `x` and optional `y`),
+    /// or FILE.npy[:N|:A..B] (inputs only).
+    Eval {
+        /// The ONNX model to evaluate (one input; its first output holds the class scores).
+        model: PathBuf,
+        /// The data to run on.
+        #[arg(long, value_name = "SPEC")]
+        data: DataSpec,
+        /// A model to compare with (e.g. the float original of a compressed model).
+        #[arg(long, value_name = "REF.onnx")]
+        reference: Option<PathBuf>,
+        /// Print one JSON object (`accuracy`, `agreement` as fractions; `sqnr_db` in dB).
+        #[arg(long)]
+        json: bool,
+        /// Samples per run when the model's batch dimension is dynamic.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+    },
+    /// Measure in-process latency of one run on seeded random inputs: median, p10 and p90
+    /// after warm-up runs.
+    Bench {
+        /// The ONNX model to time.
+        model: PathBuf,
+        /// Which engine runs the model.
+        #[arg(long, value_enum, default_value = "interp")]
+        backend: Backend,
+        /// Timed runs.
+        #[arg(long, default_value_t = 100)]
+        iters: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Print one JSON object (times in milliseconds).
+        #[arg(long)]
+        json: bool,
+        /// Fix an input's shape first (dynamic dims are 1 otherwise).
         #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
         input_shapes: Vec<InputShape>,
     },
@@ -105,7 +177,72 @@ where
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let user = |e: String| Failure::User(anyhow::anyhow!(e));
+    let print = |out: &mut dyn Write, text: &str| {
+        out.write_all(text.as_bytes())
+            .map_err(|e| Failure::User(e.into()))
+    };
     match cli.command {
+        Command::Run {
+            model,
+            inputs,
+            random_inputs,
+            seed,
+            output_dir,
+            backend: Backend::Interp,
+            input_shapes,
+        } => {
+            let loaded = load_verified(&model, &input_shapes)?;
+            let args = crate::commands::run::RunArgs {
+                inputs: &inputs,
+                random_inputs,
+                seed,
+                output_dir: &output_dir,
+            };
+            let lines = crate::commands::run::run(&loaded.model, &args)
+                .map_err(|e| user(format!("{}: {e}", model.display())))?;
+            print(out, &(lines.join("\n") + "\n"))
+        }
+        Command::Eval {
+            model,
+            data,
+            reference,
+            json,
+            batch,
+        } => {
+            let m = load_verified(&model, &[])?.model;
+            let r = match &reference {
+                Some(p) => Some(load_verified(p, &[])?.model),
+                None => None,
+            };
+            let data = crate::data::load(&data).map_err(|e| Failure::User(e.into()))?;
+            let report = crate::commands::eval::eval(&m, r.as_ref(), &data, batch)
+                .map_err(|e| user(format!("{}: {e}", model.display())))?;
+            let text = if json {
+                format!("{}\n", report.to_json())
+            } else {
+                report.to_text()
+            };
+            print(out, &text)
+        }
+        Command::Bench {
+            model,
+            backend: Backend::Interp,
+            iters,
+            warmup,
+            json,
+            input_shapes,
+        } => {
+            let m = load_verified(&model, &input_shapes)?.model;
+            let stats = crate::commands::bench::bench(&m, iters, warmup)
+                .map_err(|e| user(format!("{}: {e}", model.display())))?;
+            let text = if json {
+                format!("{}\n", stats.to_json("interp"))
+            } else {
+                stats.to_text("interp")
+            };
+            print(out, &text)
+        }
         Command::Inspect {
             model,
             json,

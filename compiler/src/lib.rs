@@ -2,8 +2,12 @@
 //! the `nnslim` binary — re-exporting the IR, passes and backends.
 
 pub mod cli;
+pub mod commands;
+pub mod data;
+pub mod exec;
 pub mod frontend;
 pub mod inspect;
+pub mod npy;
 
 pub use nnslim_backends as backends;
 pub use nnslim_ir as ir;

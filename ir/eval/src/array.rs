@@ -57,6 +57,21 @@ macro_rules! for_numeric {
     };
 }
 
+macro_rules! data_from_vec {
+    ($($t:ty => $v:ident),* $(,)?) => {
+        $(impl From<Vec<$t>> for Data {
+            fn from(v: Vec<$t>) -> Data {
+                Data::$v(v)
+            }
+        })*
+    };
+}
+
+data_from_vec!(
+    f32 => F32, f64 => F64, f16 => F16, bf16 => BF16, i8 => I8, i16 => I16, i32 => I32,
+    i64 => I64, u8 => U8, u16 => U16, u32 => U32, u64 => U64, bool => Bool, Vec<u8> => Str,
+);
+
 /// Why an IR tensor cannot become an array.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ArrayError {
