@@ -305,8 +305,8 @@ fn apply_value_info(
     vi: &onnx::ValueInfoProto,
 ) -> Result<(), ImportError> {
     if let Some(t) = &vi.r#type {
-        let ty = read_type(t)
-            .map_err(|e| r.err(format!("value_info {:?}: type: {e}", vi.name())))?;
+        let ty =
+            read_type(t).map_err(|e| r.err(format!("value_info {:?}: type: {e}", vi.name())))?;
         r.graph.declare(v, ty);
     }
     let info = r.graph.value_mut(v);

@@ -2,7 +2,7 @@
 //! defaults (wrong kinds are errors, leftovers are detectable), and build ONNX attribute lists.
 
 use super::OpError;
-use crate::{AttrValue, Attribute, DType, Tensor};
+use crate::{AttrValue, Attribute, DType, Graph, Tensor};
 
 /// Reads a node's attributes once each. Every getter marks the attribute it reads as taken;
 /// whatever is left afterwards is an attribute the typed op does not know.
@@ -54,6 +54,14 @@ impl<'a> AttrReader<'a> {
             .iter()
             .zip(&self.taken)
             .any(|(a, &t)| !t && a.name == name)
+    }
+
+    /// Where the first not-yet-taken attribute called `name` is in the list.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.attrs
+            .iter()
+            .zip(&self.taken)
+            .position(|(a, &t)| !t && a.name == name)
     }
 
     /// Names of the attributes nobody took.
@@ -181,6 +189,27 @@ impl<'a> AttrReader<'a> {
         }
     }
 
+    /// A GRAPH attribute (a nested IR graph, cloned).
+    pub fn graph(&mut self, name: &str) -> Result<Option<Graph>, OpError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(AttrValue::Graph(g)) => Ok(Some((**g).clone())),
+            Some(other) => Err(kind_error(name, "GRAPH", other)),
+        }
+    }
+
+    /// A STRINGS attribute as UTF-8 texts.
+    pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>, OpError> {
+        match self.raw_strings(name)? {
+            None => Ok(None),
+            Some(v) => v
+                .into_iter()
+                .map(|b| String::from_utf8(b).map_err(|_| bad_value(name, "not valid UTF-8")))
+                .collect::<Result<_, _>>()
+                .map(Some),
+        }
+    }
+
     /// An INT attribute holding an ONNX data-type code; 0 (`UNDEFINED`) reads as `None`.
     pub fn dtype(&mut self, name: &str) -> Result<Option<DType>, OpError> {
         match self.int(name)? {
@@ -292,6 +321,15 @@ impl AttrWriter {
 
     pub fn tensor(&mut self, name: &str, t: &Tensor) {
         self.push(name, AttrValue::Tensor(t.clone()));
+    }
+
+    pub fn graph(&mut self, name: &str, g: &Graph) {
+        self.push(name, AttrValue::Graph(Box::new(g.clone())));
+    }
+
+    pub fn strings(&mut self, name: &str, v: &[&str]) {
+        let v = v.iter().map(|s| s.as_bytes().to_vec()).collect();
+        self.push(name, AttrValue::Strings(v));
     }
 
     pub fn sparse_tensor(&mut self, name: &str, t: &Tensor) {

@@ -11,6 +11,7 @@
 mod attrs;
 mod cast;
 mod constant;
+mod control;
 mod conv;
 mod elementwise;
 mod facts;
@@ -20,12 +21,14 @@ mod norm;
 mod pool;
 mod reduce;
 mod resize;
+mod rnn;
 mod slicing;
 #[cfg(test)]
 mod tests;
 
 pub use cast::{Cast, CastRounding, DequantizeLinear, Dropout, QuantizeLinear};
 pub use constant::{Constant, ConstantForm, ConstantOfShape};
+pub use control::{If, Loop, Scan};
 pub use conv::{AutoPad, Conv, ConvTranspose, Window};
 pub use elementwise::{Binary, Clip, ClipAttrs, ShiftDirection, Unary, Variadic};
 pub use layout::{Flatten, Reshape, ShapeOf, Squeeze, Transpose, Unsqueeze};
@@ -34,6 +37,7 @@ pub use norm::{BatchNorm, Lrn, Softmax, SoftmaxKind};
 pub use pool::{GlobalPool, Pool, PoolKind};
 pub use reduce::{ArgReduce, Reduce, ReduceKind};
 pub use resize::{CoordinateTransform, KeepAspectRatio, NearestMode, Resize, ResizeMode};
+pub use rnn::{Activation, ActivationFn, Cell, Direction, Recurrent};
 pub use slicing::{Concat, Gather, Pad, PadAttrs, PadMode, Slice, SliceAttrs, Split, slice_len};
 
 use crate::{Attribute, Graph, Tensor, Type};
@@ -110,6 +114,16 @@ pub enum Op {
     Dropout(Dropout),
     QuantizeLinear(QuantizeLinear),
     DequantizeLinear(DequantizeLinear),
+
+    // Control flow and recurrence.
+    /// `If`: the branches are nested graphs.
+    If(If),
+    /// `Loop`: the body is a nested graph.
+    Loop(Loop),
+    /// `Scan`: the body is a nested graph.
+    Scan(Scan),
+    /// `RNN`, `GRU`, `LSTM`.
+    Recurrent(Recurrent),
 
     /// An op kept as it is in the file: its type, domain and attributes, with graph attributes
     /// as nested IR graphs.
@@ -198,6 +212,7 @@ pub fn first_typed_opset(op_type: &str) -> Option<i64> {
         | "GlobalMaxPool" | "MatMul" | "LRN" | "Softmax" | "LogSoftmax" | "Hardmax" | "Not"
         | "Softplus" | "Softsign" | "Flatten" | "Transpose" | "Slice" | "Gather" | "Squeeze"
         | "Unsqueeze" | "Shape" | "Size" | "Constant" | "Identity" | "ArgMax" | "ArgMin" => 1,
+        "If" => 1,
         "LpPool" | "GlobalLpPool" | "Split" | "Pad" => 2,
         "Concat" => 4,
         "Reshape" => 5,
@@ -206,11 +221,11 @@ pub fn first_typed_opset(op_type: &str) -> Option<i64> {
         | "Min" | "Mean" | "Sum" | "Cast" => 6,
         "Gemm" | "BatchNormalization" | "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal"
         | "Less" | "Greater" | "And" | "Or" | "Xor" | "PRelu" | "Sin" | "Cos" | "Tan" | "Asin"
-        | "Acos" | "Atan" | "Dropout" => 7,
+        | "Acos" | "Atan" | "Dropout" | "LSTM" | "GRU" | "RNN" => 7,
         "Erf" | "Sign" | "Sinh" | "Cosh" | "Asinh" | "Acosh" | "Atanh" | "IsNaN" | "Where"
-        | "ConstantOfShape" => 9,
+        | "ConstantOfShape" | "Scan" => 9,
         "Mod" | "ThresholdedRelu" | "IsInf" | "QuantizeLinear" | "DequantizeLinear" => 10,
-        "Round" | "BitShift" | "Resize" => 11,
+        "Round" | "BitShift" | "Resize" | "Loop" => 11,
         "Celu" | "LessOrEqual" | "GreaterOrEqual" => 12,
         "HardSwish" => 14,
         "Mish" => 18,
@@ -270,6 +285,13 @@ fn parse_typed(op_type: &str, opset: i64, r: &mut AttrReader<'_>) -> Result<Opti
         "Dropout" => Op::Dropout(Dropout::parse(opset, r)?),
         "QuantizeLinear" => Op::QuantizeLinear(QuantizeLinear::parse(opset, r)?),
         "DequantizeLinear" => Op::DequantizeLinear(DequantizeLinear::parse(opset, r)?),
+        "If" => Op::If(If::parse(r)?),
+        "Loop" => Op::Loop(Loop::parse(r)?),
+        "Scan" => Op::Scan(Scan::parse(r)?),
+        "RNN" | "GRU" | "LSTM" => match Recurrent::parse(op_type, opset, r)? {
+            Some(op) => Op::Recurrent(op),
+            None => return Ok(None),
+        },
         _ => {
             if let Some(kind) = ReduceKind::from_op_type(op_type) {
                 Op::Reduce(Reduce::parse(kind, opset, r)?)
@@ -330,6 +352,10 @@ impl Op {
             Op::Dropout(_) => "Dropout",
             Op::QuantizeLinear(_) => "QuantizeLinear",
             Op::DequantizeLinear(_) => "DequantizeLinear",
+            Op::If(_) => "If",
+            Op::Loop(_) => "Loop",
+            Op::Scan(_) => "Scan",
+            Op::Recurrent(r) => r.cell.op_type(),
             Op::Opaque(o) => &o.op_type,
         }
     }
@@ -460,6 +486,10 @@ impl Op {
             Op::Dropout(d) => d.write(&mut w, opset)?,
             Op::QuantizeLinear(q) => q.write(&mut w, opset)?,
             Op::DequantizeLinear(d) => d.write(&mut w, opset)?,
+            Op::If(i) => i.write(&mut w),
+            Op::Loop(l) => l.write(&mut w),
+            Op::Scan(s) => s.write(&mut w),
+            Op::Recurrent(r) => r.write(&mut w, opset)?,
             Op::MatMul | Op::Variadic(_) | Op::Where | Op::Size | Op::Identity => {}
             Op::Input | Op::Initializer(_) | Op::Outer | Op::Opaque(_) => {}
         }
@@ -527,6 +557,10 @@ impl Op {
             Op::Dropout(d) => d.infer(inputs, n)?,
             Op::QuantizeLinear(q) => q.infer(inputs)?,
             Op::DequantizeLinear(d) => d.infer(inputs)?,
+            Op::If(i) => i.infer(inputs)?,
+            Op::Loop(l) => l.infer(inputs)?,
+            Op::Scan(s) => s.infer(inputs)?,
+            Op::Recurrent(r) => r.infer(inputs)?,
         };
         types.resize(n, Type::Unknown);
         Ok(types)
@@ -536,6 +570,9 @@ impl Op {
     pub fn subgraphs(&self) -> Vec<&Graph> {
         match self {
             Op::Opaque(o) => o.attrs.iter().flat_map(|a| a.value.graphs()).collect(),
+            Op::If(i) => vec![&*i.then_branch, &*i.else_branch],
+            Op::Loop(l) => vec![&*l.body],
+            Op::Scan(s) => vec![&*s.body],
             _ => Vec::new(),
         }
     }
@@ -548,6 +585,9 @@ impl Op {
                 .iter_mut()
                 .flat_map(|a| a.value.graphs_mut())
                 .collect(),
+            Op::If(i) => vec![&mut *i.then_branch, &mut *i.else_branch],
+            Op::Loop(l) => vec![&mut *l.body],
+            Op::Scan(s) => vec![&mut *s.body],
             _ => Vec::new(),
         }
     }

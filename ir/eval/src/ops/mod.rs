@@ -84,7 +84,6 @@ pub fn eval(cx: &NodeCx<'_>, inputs: &[Option<&Value>]) -> Result<Vec<Value>, Ke
         | Op::ConstantOfShape(_)
         | Op::Identity
         | Op::Dropout(_) => shape::eval(cx, inputs),
-        #[allow(unreachable_patterns)]
-        _ => control::eval(cx, inputs),
+        Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::Recurrent(_) => control::eval(cx, inputs),
     }
 }

@@ -1,0 +1,295 @@
+//! `QuantizeLinear` and `DequantizeLinear`: per-tensor, per-axis and blocked scales; integer
+//! outputs (8/16/32-bit, and packed 4- and 2-bit) rounded half to even and clamped, float8 and
+//! float4 outputs with or without saturation.
+
+use super::input;
+use super::minifloat::{MiniFloat, pack, sign_extend, unpack};
+use crate::run::{KernelError, invalid, unsupported};
+use crate::{Array, Data, Value};
+use bytes::Bytes;
+use half::{bf16, f16};
+use nnslim_ir::DType;
+use nnslim_ir::op::{DequantizeLinear, QuantizeLinear};
+
+/// How the elements of a scale or zero point map to the elements of the data.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// One value for everything.
+    Tensor,
+    /// One value per index of the axis (`inner` = elements after the axis).
+    Axis { len: usize, inner: usize },
+    /// One value per `block` consecutive indices of the axis; `blocks` values along it.
+    Blocked {
+        len: usize,
+        inner: usize,
+        block: usize,
+        blocks: usize,
+    },
+}
+
+impl Layout {
+    fn new(
+        x: &[usize],
+        p: &[usize],
+        axis: i64,
+        block: i64,
+        name: &str,
+    ) -> Result<Layout, KernelError> {
+        let numel: usize = p.iter().product();
+        if block == 0 && numel == 1 && p.len() <= 1 {
+            return Ok(Layout::Tensor);
+        }
+        let rank = x.len() as i64;
+        let ax = if axis < 0 { axis + rank } else { axis };
+        if ax < 0 || ax >= rank {
+            return invalid(format!("axis {axis} is out of range for input {x:?}"));
+        }
+        let ax = ax as usize;
+        let len = x[ax];
+        let inner = x[ax + 1..].iter().product();
+        if block == 0 {
+            if p != [len] {
+                return invalid(format!(
+                    "{name} {p:?} is neither a scalar nor 1-D of input {x:?}'s axis {axis}"
+                ));
+            }
+            return Ok(Layout::Axis { len, inner });
+        }
+        let block = usize::try_from(block).unwrap_or(0).max(1);
+        let blocks = len.div_ceil(block);
+        let fits = p.len() == x.len()
+            && p.iter()
+                .zip(x)
+                .enumerate()
+                .all(|(i, (&a, &b))| if i == ax { a == blocks } else { a == b });
+        if !fits {
+            return invalid(format!(
+                "{name} {p:?} does not block input {x:?} by {block} along axis {axis}"
+            ));
+        }
+        Ok(Layout::Blocked {
+            len,
+            inner,
+            block,
+            blocks,
+        })
+    }
+
+    /// The parameter index of data element `i`.
+    #[inline]
+    fn index(&self, i: usize) -> usize {
+        match *self {
+            Layout::Tensor => 0,
+            Layout::Axis { len, inner } => (i / inner) % len,
+            Layout::Blocked {
+                len,
+                inner,
+                block,
+                blocks,
+            } => {
+                let (outer, rest) = (i / (len * inner), i % (len * inner));
+                let (a, j) = (rest / inner, rest % inner);
+                (outer * blocks + a / block) * inner + j
+            }
+        }
+    }
+}
+
+/// Numeric values of an array as f64 (floats, integers, packed sub-byte ints and small
+/// floats); `None` for other types.
+fn values(a: &Array) -> Option<Vec<f64>> {
+    let n = a.len();
+    Some(match &a.data {
+        Data::Packed(d @ (DType::I4 | DType::U4 | DType::I2 | DType::U2), raw) => {
+            let bits = d.bits();
+            let codes = unpack(bits, raw, n)?;
+            let signed = matches!(d, DType::I4 | DType::I2);
+            codes
+                .into_iter()
+                .map(|c| {
+                    if signed {
+                        sign_extend(c, bits) as f64
+                    } else {
+                        c as f64
+                    }
+                })
+                .collect()
+        }
+        Data::Packed(d, raw) => {
+            let f = MiniFloat::of(*d)?;
+            if d.bits() == 4 {
+                unpack(4, raw, n)?
+                    .into_iter()
+                    .map(|c| f.decode(c) as f64)
+                    .collect()
+            } else {
+                raw.iter().take(n).map(|&c| f.decode(c) as f64).collect()
+            }
+        }
+        Data::F64(v) => v.clone(),
+        Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
+        Data::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        Data::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        Data::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        Data::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        Data::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        Data::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+        _ => a.to_f32_vec()?.into_iter().map(f64::from).collect(),
+    })
+}
+
+fn values_of(a: &Array, name: &str) -> Result<Vec<f64>, KernelError> {
+    match values(a) {
+        Some(v) if v.len() == a.len() => Ok(v),
+        _ => unsupported(format!("{name} of type {}", a.dtype())),
+    }
+}
+
+/// Rounds an f32-computed quotient to the type numpy would hold it in.
+fn round_to(v: f32, dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => f16::from_f32(v).to_f64(),
+        DType::BF16 => bf16::from_f32(v).to_f64(),
+        _ => v as f64,
+    }
+}
+
+/// `QuantizeLinear`: `y = saturate(round(x / scale) + zero_point)`.
+pub(super) fn quantize(
+    op: &QuantizeLinear,
+    inputs: &[Option<&Value>],
+) -> Result<Array, KernelError> {
+    let x = input(inputs, 0, "x")?;
+    let scale = input(inputs, 1, "y_scale")?;
+    let zp = super::opt_input(inputs, 2, "y_zero_point")?;
+    let out = match (op.output_dtype, zp.map(Array::dtype)) {
+        (Some(d), Some(z)) if d != z => {
+            return invalid(format!("zero point is {z} but output_dtype is {d}"));
+        }
+        (Some(d), _) | (None, Some(d)) => d,
+        (None, None) => DType::U8,
+    };
+    let layout = Layout::new(&x.shape, &scale.shape, op.axis, op.block_size, "y_scale")?;
+    let zp_layout = match zp {
+        Some(z) => Layout::new(&x.shape, &z.shape, op.axis, op.block_size, "y_zero_point")?,
+        None => Layout::Tensor,
+    };
+    let xv = values_of(x, "x")?;
+    let sv = values_of(scale, "y_scale")?;
+    let zv = zp.map(|z| values_of(z, "y_zero_point")).transpose()?;
+    // The type numpy divides in: `precision`, else the promotion of x and the scale.
+    let quotient = op.precision.unwrap_or(match (x.dtype(), scale.dtype()) {
+        (a, b) if a == b => a,
+        (DType::F64, _) | (_, DType::F64) | (DType::I32, _) => DType::F64,
+        _ => DType::F32,
+    });
+    let q: Vec<f64> = xv
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = sv[layout.index(i)];
+            match quotient {
+                DType::F64 => v / s,
+                d => round_to(v as f32 / s as f32, d),
+            }
+        })
+        .collect();
+    let zero = |i: usize| zv.as_ref().map_or(0.0, |z| z[zp_layout.index(i)]);
+    let ints = |lo: f64, hi: f64| -> Vec<f64> {
+        q.iter()
+            .enumerate()
+            .map(|(i, &v)| (v.round_ties_even() + zero(i)).clamp(lo, hi))
+            .collect()
+    };
+    let data = match out {
+        DType::U8 => Data::U8(ints(0.0, 255.0).into_iter().map(|v| v as u8).collect()),
+        DType::I8 => Data::I8(ints(-128.0, 127.0).into_iter().map(|v| v as i8).collect()),
+        DType::U16 => Data::U16(ints(0.0, 65535.0).into_iter().map(|v| v as u16).collect()),
+        DType::I16 => Data::I16(
+            ints(-32768.0, 32767.0)
+                .into_iter()
+                .map(|v| v as i16)
+                .collect(),
+        ),
+        DType::I32 => Data::I32(
+            ints(i32::MIN as f64, i32::MAX as f64)
+                .into_iter()
+                .map(|v| v as i32)
+                .collect(),
+        ),
+        DType::U4 | DType::I4 | DType::U2 | DType::I2 => {
+            let bits = out.bits();
+            let (lo, hi) = if matches!(out, DType::I4 | DType::I2) {
+                (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1)
+            } else {
+                (0, (1i32 << bits) - 1)
+            };
+            let codes: Vec<u8> = ints(lo as f64, hi as f64)
+                .into_iter()
+                .map(|v| v as i32 as u8)
+                .collect();
+            Data::Packed(out, Bytes::from(pack(bits, &codes)))
+        }
+        d => match MiniFloat::of(d) {
+            Some(f) => {
+                // The float4 reference adds the zero point; float8 zero points must be 0.
+                let add_zero = d == DType::F4E2M1;
+                let codes: Vec<u8> = q
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let v = if add_zero { v + zero(i) } else { v };
+                        f.encode(v, op.saturate)
+                    })
+                    .collect();
+                let raw = if d.bits() == 4 {
+                    pack(4, &codes)
+                } else {
+                    codes
+                };
+                Data::Packed(d, Bytes::from(raw))
+            }
+            None => return unsupported(format!("QuantizeLinear to {d}")),
+        },
+    };
+    Ok(Array::new(x.shape.clone(), data).expect("shape"))
+}
+
+/// `DequantizeLinear`: `y = (x - zero_point) * scale`.
+pub(super) fn dequantize(
+    op: &DequantizeLinear,
+    inputs: &[Option<&Value>],
+) -> Result<Array, KernelError> {
+    let x = input(inputs, 0, "x")?;
+    let scale = input(inputs, 1, "x_scale")?;
+    let zp = super::opt_input(inputs, 2, "x_zero_point")?;
+    let layout = Layout::new(&x.shape, &scale.shape, op.axis, op.block_size, "x_scale")?;
+    let zp_layout = match zp {
+        Some(z) => Layout::new(&x.shape, &z.shape, op.axis, op.block_size, "x_zero_point")?,
+        None => Layout::Tensor,
+    };
+    let xv = values_of(x, "x")?;
+    let sv = values_of(scale, "x_scale")?;
+    // Float8 zero points must be zero (and the float4 one is ignored, as in the reference).
+    let zv = match zp {
+        Some(z) if MiniFloat::of(z.dtype()).is_none() => Some(values_of(z, "x_zero_point")?),
+        _ => None,
+    };
+    let out = op.output_dtype.unwrap_or(scale.dtype());
+    let y = xv.iter().enumerate().map(|(i, &v)| {
+        let d = v - zv.as_ref().map_or(0.0, |z| z[zp_layout.index(i)]);
+        (d, sv[layout.index(i)])
+    });
+    let data = match out {
+        DType::F64 => Data::F64(y.map(|(d, s)| d * s).collect()),
+        DType::F32 => Data::F32(y.map(|(d, s)| d as f32 * s as f32).collect()),
+        DType::F16 => Data::F16(y.map(|(d, s)| f16::from_f32(d as f32 * s as f32)).collect()),
+        DType::BF16 => Data::BF16(
+            y.map(|(d, s)| bf16::from_f32(d as f32 * s as f32))
+                .collect(),
+        ),
+        d => return unsupported(format!("DequantizeLinear to {d}")),
+    };
+    Ok(Array::new(x.shape.clone(), data).expect("shape"))
+}
