@@ -58,9 +58,9 @@ def bench_tract(path, x, iters, warmup):
         return None
     dt = {np.float32: "f32"}.get(x.dtype.type, "f32")
     fact = ",".join(str(d) for d in x.shape) + "," + dt
-    model = tract.onnx().model_for_path(path)
+    model = tract.onnx().load(path)
     model.set_input_fact(0, fact)
-    runnable = model.into_optimized().into_runnable()
+    runnable = model.into_model().into_runnable()
     return median_seconds(lambda: runnable.run([x]), iters, warmup)
 
 

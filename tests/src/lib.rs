@@ -119,13 +119,18 @@ pub fn ort_compare(
 
 /// The `input_N.pb` files of a test-data folder in N order.
 pub fn numbered_inputs(dir: &Path) -> Vec<PathBuf> {
-    let mut inputs: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+    numbered_files(dir, "input_")
+}
+
+/// The `{prefix}N.pb` files of a folder in N order.
+pub fn numbered_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
                     let n = name
-                        .strip_prefix("input_")?
+                        .strip_prefix(prefix)?
                         .strip_suffix(".pb")?
                         .parse()
                         .ok()?;
@@ -134,8 +139,8 @@ pub fn numbered_inputs(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    inputs.sort();
-    inputs.into_iter().map(|(_, p)| p).collect()
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
 }
 
 /// Checks a set of passing names against a committed manifest (one name per line).

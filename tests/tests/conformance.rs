@@ -6,7 +6,7 @@
 use nnslim::frontend::{load_model, read_tensor_file};
 use nnslim_eval::{Array, Data, Value};
 use nnslim_ir::{Op, stats::graph_stats};
-use nnslim_tests::{check_manifest, numbered_inputs, testdata_dir, workspace_root};
+use nnslim_tests::{check_manifest, numbered_files, numbered_inputs, testdata_dir, workspace_root};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -15,26 +15,6 @@ enum Outcome {
     Pass,
     Fail(String),
     Skip,
-}
-
-fn numbered_outputs(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut outs: Vec<(usize, std::path::PathBuf)> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let n = name
-                        .strip_prefix("output_")?
-                        .strip_suffix(".pb")?
-                        .parse()
-                        .ok()?;
-                    Some((n, e.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    outs.sort();
-    outs.into_iter().map(|(_, p)| p).collect()
 }
 
 /// Compares with ONNX's backend-test tolerances.
@@ -118,7 +98,7 @@ fn run_case(dir: &Path) -> Outcome {
         Ok(Err(e)) => return Outcome::Fail(e.to_string()),
         Ok(Ok(o)) => o,
     };
-    let expected = numbered_outputs(&data);
+    let expected = numbered_files(&data, "output_");
     if expected.len() != outs.len() {
         return Outcome::Fail(format!(
             "{} outputs, expected {}",
