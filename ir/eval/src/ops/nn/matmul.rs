@@ -1,4 +1,4 @@
-//! Matrix products: the shared GEMM (faer for floats, split over columns on rayon when large;
+//! Matrix products: the shared GEMM (faer for floats, split over rayon threads when large;
 //! plain loops with wrapping arithmetic for integers), `Gemm` and `MatMul`.
 
 use super::{Compute, Float, PAR_MACS, compute_type, floats, input, numel, opt_input};
