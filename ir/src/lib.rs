@@ -7,6 +7,7 @@ mod dtype;
 mod graph;
 mod model;
 pub mod op;
+mod scope;
 pub mod stats;
 mod tensor;
 pub mod text;
@@ -20,6 +21,7 @@ pub use graph::{
 };
 pub use model::{Foreign, Model, OpsetId};
 pub use op::{InferInput, OnnxOp, Op, OpError, Opaque};
+pub use scope::{Scope, ScopedGraph};
 pub use tensor::{SparseData, Tensor, TensorData, TensorError, element_count};
 pub use types::{Dim, Shape, TensorType, Type};
 pub use verify::{VerifyError, VerifyErrors, verify};

@@ -3,7 +3,9 @@
 
 use super::external::ExternalData;
 use super::tensor::{TensorReadError, read_sparse, read_tensor, read_type, sparse_name};
-use nnslim_ir::{AttrValue, Attribute, Foreign, Graph, Model, NewNode, Op, OpsetId, ValueId};
+use nnslim_ir::{
+    AttrValue, Attribute, Foreign, Graph, Model, NewNode, Op, OpsetId, Scope, ScopedGraph, ValueId,
+};
 use nnslim_proto::Message;
 use nnslim_proto::onnx;
 use nnslim_proto::onnx::attribute_proto::AttributeType;
@@ -122,29 +124,23 @@ struct Ctx {
     ext: ExternalData,
 }
 
-/// The values visible from enclosing graphs while a subgraph is read.
-struct Scope<'a> {
-    graph: &'a Graph,
-    names: &'a HashMap<String, ValueId>,
-    parent: Option<&'a Scope<'a>>,
+/// One graph being read: its IR graph, names in scope, and outer names it captured.
+struct Reader<'s> {
+    scoped: ScopedGraph<'s>,
+    path: String,
 }
 
-impl Scope<'_> {
-    fn lookup(&self, name: &str) -> Option<nnslim_ir::Type> {
-        match self.names.get(name) {
-            Some(v) => Some(self.graph.value(*v).ty.clone()),
-            None => self.parent.and_then(|p| p.lookup(name)),
-        }
+impl<'s> std::ops::Deref for Reader<'s> {
+    type Target = ScopedGraph<'s>;
+    fn deref(&self) -> &ScopedGraph<'s> {
+        &self.scoped
     }
 }
 
-/// One graph being read: its IR graph, names in scope, and outer names it captured.
-struct Reader<'s> {
-    graph: Graph,
-    names: HashMap<String, ValueId>,
-    captured: Vec<String>,
-    outer: Option<&'s Scope<'s>>,
-    path: String,
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.scoped
+    }
 }
 
 impl Reader<'_> {
@@ -153,18 +149,6 @@ impl Reader<'_> {
             location: self.path.clone(),
             message: message.into(),
         }
-    }
-
-    /// The value a name refers to: local, or captured from an enclosing graph.
-    fn resolve(&mut self, name: &str) -> Option<ValueId> {
-        if let Some(v) = self.names.get(name) {
-            return Some(*v);
-        }
-        let ty = self.outer?.lookup(name)?;
-        let v = self.graph.add_outer(name, ty);
-        self.names.insert(name.to_string(), v);
-        self.captured.push(name.to_string());
-        Some(v)
     }
 
     fn define(&mut self, name: &str, v: ValueId, what: &str) -> Result<(), ImportError> {
@@ -187,10 +171,7 @@ fn import_graph(
     path: &str,
 ) -> Result<(Graph, Vec<String>), ImportError> {
     let mut r = Reader {
-        graph: Graph::new(),
-        names: HashMap::new(),
-        captured: Vec::new(),
-        outer,
+        scoped: ScopedGraph::new(outer),
         path: path.to_string(),
     };
     r.graph.name = gp.name().to_string();
@@ -295,7 +276,7 @@ fn import_graph(
         }
         r.graph.add_output(v);
     }
-    Ok((r.graph, r.captured))
+    Ok((r.scoped.graph, r.scoped.captured))
 }
 
 /// Records a `value_info` entry on its value: declared type, doc string, metadata.
@@ -415,11 +396,7 @@ fn import_node(
     let mut sub_captures: Vec<String> = Vec::new();
     for a in &node.attribute {
         let path = format!("{} / {label} / attribute {}", r.path, a.name());
-        let scope = Scope {
-            graph: &r.graph,
-            names: &r.names,
-            parent: r.outer,
-        };
+        let scope = r.scope();
         let (attr, caps) = read_attr(a, ctx, &scope, &path)?;
         for c in caps {
             if !sub_captures.contains(&c) {

@@ -5,8 +5,7 @@ use super::ParseError;
 use super::lexer::{Cursor, Tok};
 use super::literal_parse::parse_literal_for;
 use super::parse_attr::{parse_attrs, parse_type};
-use crate::{Graph, Model, NewNode, Op, OpsetId, Type, ValueId, tensor_type};
-use std::collections::HashMap;
+use crate::{Graph, Model, NewNode, Op, OpsetId, Scope, ScopedGraph, Type, ValueId, tensor_type};
 
 /// Parses a whole model: the `model ...` header line and its graph.
 pub fn parse_model(text: &str) -> Result<Model, ParseError> {
@@ -112,43 +111,23 @@ fn canonical_domain(d: &str) -> &str {
     if d == "ai.onnx" { "" } else { d }
 }
 
-/// The values of the enclosing graphs, visible from a subgraph being parsed.
-pub(crate) struct Scope<'a> {
-    graph: &'a Graph,
-    names: &'a HashMap<String, ValueId>,
-    parent: Option<&'a Scope<'a>>,
-}
+/// A graph being parsed, with its names in scope.
+struct Builder<'s>(ScopedGraph<'s>);
 
-impl Scope<'_> {
-    fn lookup(&self, name: &str) -> Option<Type> {
-        match self.names.get(name) {
-            Some(v) => Some(self.graph.value(*v).ty.clone()),
-            None => self.parent.and_then(|p| p.lookup(name)),
-        }
+impl<'s> std::ops::Deref for Builder<'s> {
+    type Target = ScopedGraph<'s>;
+    fn deref(&self) -> &ScopedGraph<'s> {
+        &self.0
     }
 }
 
-/// A graph being built: the graph, the names defined in it, and the outer names it captured.
-struct Builder<'s> {
-    graph: Graph,
-    names: HashMap<String, ValueId>,
-    captured: Vec<String>,
-    outer: Option<&'s Scope<'s>>,
+impl std::ops::DerefMut for Builder<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Builder<'_> {
-    /// The value `name` refers to: local, or captured from an enclosing graph.
-    fn resolve(&mut self, name: &str) -> Option<ValueId> {
-        if let Some(v) = self.names.get(name) {
-            return Some(*v);
-        }
-        let ty = self.outer?.lookup(name)?;
-        let v = self.graph.add_outer(name, ty);
-        self.names.insert(name.to_string(), v);
-        self.captured.push(name.to_string());
-        Some(v)
-    }
-
     fn resolve_at(
         &mut self,
         cur: &Cursor,
@@ -193,12 +172,7 @@ pub(crate) fn graph_block(
 ) -> Result<(Graph, Vec<String>), ParseError> {
     cur.enter()?;
     cur.expect_ident("graph")?;
-    let mut b = Builder {
-        graph: Graph::new(),
-        names: HashMap::new(),
-        captured: Vec::new(),
-        outer,
-    };
+    let mut b = Builder(ScopedGraph::new(outer));
     b.graph.name = cur.utf8("a graph name (a quoted string)")?;
     cur.expect_punct('{')?;
     loop {
@@ -248,7 +222,7 @@ pub(crate) fn graph_block(
         }
     }
     cur.leave();
-    Ok((b.graph, b.captured))
+    Ok((b.0.graph, b.0.captured))
 }
 
 /// `%name` (returns the name and where it was).
@@ -332,11 +306,7 @@ fn node(cur: &mut Cursor, ctx: &Ctx, b: &mut Builder<'_>) -> Result<(), ParseErr
         }
     }
     let (attrs, sub_captures) = if cur.is_punct('{') {
-        let scope = Scope {
-            graph: &b.graph,
-            names: &b.names,
-            parent: b.outer,
-        };
+        let scope = b.scope();
         parse_attrs(cur, ctx, &scope)?
     } else {
         (Vec::new(), Vec::new())

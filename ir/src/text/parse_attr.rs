@@ -3,7 +3,8 @@
 use super::ParseError;
 use super::lexer::{Cursor, Tok};
 use super::literal_parse::parse_tensor;
-use super::parse::{Ctx, Scope, graph_block};
+use super::parse::{Ctx, graph_block};
+use crate::Scope;
 use crate::{AttrValue, Attribute, DType, Dim, Graph, Tensor, TensorData, TensorType, Type};
 
 /// Parses a type: `?`, `f32[N,3]`, `f32[*]`, `sparse<..>`, `seq<..>`, `map<k,v>`, `opt<..>`,
