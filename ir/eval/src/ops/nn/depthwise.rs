@@ -11,15 +11,7 @@ const PAR_DEPTHWISE: usize = 1 << 20;
 
 /// `(vertical, horizontal)` axes of a 1-D or 2-D window (1-D gets a unit vertical axis).
 pub(super) fn plane_axes(axes: &[Axis]) -> Option<(Axis, Axis)> {
-    let unit = Axis {
-        input: 1,
-        output: 1,
-        kernel: 1,
-        stride: 1,
-        dilation: 1,
-        pad: 0,
-        pad_end: 0,
-    };
+    let unit = Axis::UNIT;
     match axes {
         [h] => Some((unit, *h)),
         [v, h] => Some((*v, *h)),

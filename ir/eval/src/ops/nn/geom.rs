@@ -20,6 +20,17 @@ pub(super) struct Axis {
 }
 
 impl Axis {
+    /// A size-1 axis with a size-1 window: what a missing spatial axis behaves like.
+    pub const UNIT: Axis = Axis {
+        input: 1,
+        output: 1,
+        kernel: 1,
+        stride: 1,
+        dilation: 1,
+        pad: 0,
+        pad_end: 0,
+    };
+
     /// The range of window positions `o` (of `count`) whose tap `k` reads inside the input, for
     /// a forward window: input index `o * stride - pad + k * dilation`.
     #[inline]

@@ -90,15 +90,7 @@ impl Geometry {
                 axes.len()
             ));
         }
-        let unit = Axis {
-            input: 1,
-            output: 1,
-            kernel: 1,
-            stride: 1,
-            dilation: 1,
-            pad: 0,
-            pad_end: 0,
-        };
+        let unit = Axis::UNIT;
         let mut full = [unit; 3];
         full[3 - axes.len()..].copy_from_slice(axes);
         let input = full.map(|a| a.input);

@@ -32,15 +32,7 @@ pub(super) struct Wide {
 impl Wide {
     /// The geometry, when every axis has stride 1 and there are at most two.
     pub fn new(axes: &[Axis]) -> Option<Wide> {
-        let unit = Axis {
-            input: 1,
-            output: 1,
-            kernel: 1,
-            stride: 1,
-            dilation: 1,
-            pad: 0,
-            pad_end: 0,
-        };
+        let unit = Axis::UNIT;
         let (v, h) = match axes {
             [h] => (unit, *h),
             [v, h] => (*v, *h),
