@@ -7,6 +7,7 @@ mod dtype;
 mod graph;
 mod model;
 pub mod op;
+mod rng;
 mod scope;
 pub mod stats;
 mod tensor;
@@ -21,6 +22,7 @@ pub use graph::{
 };
 pub use model::{Foreign, Model, OpsetId};
 pub use op::{InferInput, OnnxOp, Op, OpError, Opaque};
+pub use rng::Rng;
 pub use scope::{Scope, ScopedGraph};
 pub use tensor::{SparseData, Tensor, TensorData, TensorError, element_count};
 pub use types::{Dim, Shape, TensorType, Type};

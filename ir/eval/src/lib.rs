@@ -4,7 +4,9 @@
 
 mod array;
 pub mod ops;
+mod random;
 mod run;
 
 pub use array::{Array, ArrayError, Data};
+pub use random::random_input;
 pub use run::{EvalError, KernelError, Plan, Value, invalid, run, unsupported};

@@ -366,32 +366,14 @@ fn range(c: Class, lo: Scalar, hi: Scalar, nan: bool, n: usize) -> Result<Elems,
     }
 }
 
-/// SplitMix64: a tiny deterministic generator for `random(seed=S)`.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// `n` seeded values: floats uniform in [-scale, scale), integers uniform in
 /// [-scale, scale] ∩ the type's range, bools uniform.
 fn random(c: Class, seed: i64, scale: f64, n: usize) -> Result<Elems, String> {
-    let mut rng = SplitMix(seed as u64);
+    let mut rng = crate::Rng::new(seed as u64);
     match c {
         Class::Float(k) => Ok(Elems::Float(
             (0..n)
-                .map(|_| round_to(k, (rng.unit() * 2.0 - 1.0) * scale))
+                .map(|_| round_to(k, (rng.unit_f64() * 2.0 - 1.0) * scale))
                 .collect(),
         )),
         Class::Int { lo, hi, .. } => {
@@ -401,11 +383,11 @@ fn random(c: Class, seed: i64, scale: f64, n: usize) -> Result<Elems, String> {
             let span = (b - a + 1) as u128;
             Ok(Elems::Int(
                 (0..n)
-                    .map(|_| a + (rng.next() as u128 % span) as i128)
+                    .map(|_| a + (rng.next_u64() as u128 % span) as i128)
                     .collect(),
             ))
         }
-        Class::Bytes => Ok(Elems::Bytes((0..n).map(|_| rng.next() as u8).collect())),
+        Class::Bytes => Ok(Elems::Bytes((0..n).map(|_| rng.next_u64() as u8).collect())),
         Class::Str => Err("random does not apply to strings".into()),
     }
 }

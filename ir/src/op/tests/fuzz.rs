@@ -4,22 +4,14 @@
 use super::*;
 use crate::op::first_typed_opset;
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
+/// Test-only choices on top of the shared generator.
+trait Pick {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+    fn small_int(&mut self) -> i64;
+    fn ints(&mut self) -> Vec<i64>;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl Pick for crate::Rng {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -161,7 +153,7 @@ const STRINGS: &[&str] = &[
     "",
 ];
 
-fn attribute(rng: &mut Rng) -> Attribute {
+fn attribute(rng: &mut crate::Rng) -> Attribute {
     let name = *rng.pick(NAMES);
     let value = match rng.below(7) {
         0 | 1 => AttrValue::Int(rng.small_int()),
@@ -173,7 +165,7 @@ fn attribute(rng: &mut Rng) -> Attribute {
     Attribute::new(name, value)
 }
 
-fn fact(rng: &mut Rng) -> Option<Fact> {
+fn fact(rng: &mut crate::Rng) -> Option<Fact> {
     let dims = [
         "0",
         "1",
@@ -210,7 +202,7 @@ fn fact(rng: &mut Rng) -> Option<Fact> {
 
 #[test]
 fn random_attributes_and_inputs_never_panic() {
-    let mut rng = Rng(0x5EED);
+    let mut rng = crate::Rng::new(0x5EED);
     let mut typed = 0;
     for _ in 0..30_000 {
         let op_type = *rng.pick(OPS);
