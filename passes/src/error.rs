@@ -22,8 +22,20 @@ pub enum PassError {
     #[error(transparent)]
     Eval(#[from] EvalError),
     /// The graph no longer verifies after a pass: a bug in that pass.
+    /// `ir` is the invalid model as text IR, for the bug report.
     #[error("the graph is invalid after pass '{pass}':\n{errors}")]
-    Verify { pass: String, errors: VerifyErrors },
+    Verify {
+        pass: String,
+        errors: VerifyErrors,
+        ir: String,
+    },
+    /// A pass failed; `source` says why.
+    #[error("pass '{pass}': {source}")]
+    Failed {
+        pass: String,
+        #[source]
+        source: Box<PassError>,
+    },
     /// The pass needs something the model or context does not give (e.g. calibration data).
     #[error("pass '{pass}': {message}")]
     Unsupported { pass: String, message: String },
@@ -39,6 +51,9 @@ pub enum PassError {
 impl PassError {
     /// Whether the failure is the user's (bad spec, options or model) rather than a bug.
     pub fn is_user_error(&self) -> bool {
+        if let PassError::Failed { source, .. } = self {
+            return source.is_user_error();
+        }
         matches!(
             self,
             PassError::Spec(_)

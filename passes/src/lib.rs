@@ -1,10 +1,26 @@
-//! nnslim-passes: the pass framework (the `Pass` trait, pass contexts, pipelines built from code
-//! or from a spec string, a registry of named passes, per-pass reports) and the graph
-//! transformations (`fold`, and later prune, low-rank, quantize, sparsify).
+//! nnslim-passes: the pass framework and the graph transformations.
+//!
+//! - [`Pass`]: a model transformation with a kebab-case name; [`PassContext`] gives it a seeded
+//!   generator, calibration/validation [`Samples`], a [`Progress`] reporter and a place for
+//!   report details.
+//! - [`Pipeline`]: an explicit ordered list of passes, built in code or from a spec string
+//!   ([`spec`]) by a [`Registry`]. After every pass it verifies the graph and records a
+//!   [`report::Row`] (nodes, parameters, bytes by dtype, MACs, time, fidelity).
+//! - Passes: [`fold`] (graph cleanup to a fixed point; each of its rewrites is also a pass).
 
+mod builtin;
 mod error;
 pub mod fold;
+mod pass;
+mod pipeline;
+pub mod registry;
+pub mod report;
 pub mod rewrite;
+pub mod spec;
 pub mod testing;
 
+pub use builtin::{FoldPass, default_opset};
 pub use error::PassError;
+pub use pass::{Changed, NoProgress, Pass, PassContext, Progress, Samples};
+pub use pipeline::{Pipeline, PrintAfter, RunOptions, fidelity, run_batches};
+pub use registry::{PassArgs, PassInfo, Registry};

@@ -14,9 +14,12 @@
 //! Directives:
 //! - `; test: print` — parse the input, verify it, print it (and check that the printed text
 //!   parses back to itself).
+//! - `; test: passes` with `; passes: SPEC` (a pipeline spec such as `fuse-batchnorm,
+//!   eliminate-dead`) — run the pipeline on the input, verify the result, check it against the
+//!   input numerically with the interpreter on seeded random inputs, run the pipeline again and
+//!   check that nothing changes (idempotency), and print the result.
 //!
-//! New directives (such as `; passes: fold, prune(ratio=0.5)`) are added in
-//! [`Directive::parse`] and applied in [`run`].
+//! New directives are added in [`Directive::parse`] and applied in [`run`].
 
 use nnslim_ir::text::{parse_model, print_model};
 use nnslim_ir::{Model, verify};
@@ -28,12 +31,16 @@ use std::path::{Path, PathBuf};
 enum Directive {
     /// `; test: KIND`.
     Test(TestKind),
+    /// `; passes: SPEC`.
+    Passes(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum TestKind {
     /// Parse, verify, print.
     Print,
+    /// Run the `; passes:` pipeline, check numerics and idempotency, print.
+    Passes,
 }
 
 impl Directive {
@@ -42,9 +49,11 @@ impl Directive {
         match name {
             "test" => match value {
                 "print" => Ok(Directive::Test(TestKind::Print)),
-                other => Err(format!("unknown test kind '{other}' (known: print)")),
+                "passes" => Ok(Directive::Test(TestKind::Passes)),
+                other => Err(format!("unknown test kind '{other}' (known: print, passes)")),
             },
-            other => Err(format!("unknown directive '{other}' (known: test)")),
+            "passes" => Ok(Directive::Passes(value.to_string())),
+            other => Err(format!("unknown directive '{other}' (known: test, passes)")),
         }
     }
 }
@@ -125,13 +134,51 @@ fn run(t: &FileTest) -> Result<String, String> {
             e.message
         )
     })?;
+    let spec = t.directives.iter().find_map(|d| match d {
+        Directive::Passes(s) => Some(s.as_str()),
+        _ => None,
+    });
     let mut output = None;
     for d in &t.directives {
         match d {
             Directive::Test(TestKind::Print) => output = Some(print_checked(&model)?),
+            Directive::Test(TestKind::Passes) => {
+                let spec = spec.ok_or("'; test: passes' needs a '; passes: SPEC' line")?;
+                output = Some(run_passes(&model, spec)?);
+            }
+            Directive::Passes(_) => {}
         }
     }
     output.ok_or_else(|| "nothing to compare".into())
+}
+
+/// Runs a pipeline on a copy of `model`; checks the result verifies, matches the input
+/// numerically on seeded random inputs and is a fixed point of the pipeline; prints it.
+fn run_passes(model: &Model, spec: &str) -> Result<String, String> {
+    use nnslim_passes::{Registry, RunOptions};
+    verify(&model.graph).map_err(|e| format!("the input does not verify: {e}"))?;
+    let registry = Registry::with_builtins();
+    let run_once = |m: &mut Model| -> Result<(), String> {
+        let mut p = registry.build(spec).map_err(|e| e.to_string())?;
+        p.run(m, &RunOptions::default(), &mut std::io::sink())
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    let mut after = model.clone();
+    run_once(&mut after)?;
+    nnslim_passes::testing::differential(&model.graph, &after.graph, 0, 3)
+        .map_err(|e| format!("the pipeline changed the results: {e}"))?;
+    let text = print_checked(&after)?;
+    let mut again = after.clone();
+    run_once(&mut again)?;
+    let second = print_model(&again);
+    if second != text {
+        return Err(format!(
+            "the pipeline is not idempotent (- first run, + second run):\n{}",
+            diff(&text, &second)
+        ));
+    }
+    Ok(text)
 }
 
 /// Verifies and prints a model, and checks that the text parses back to itself.
@@ -244,11 +291,23 @@ fn reader_splits_directives_input_and_expectation() {
     );
     assert_eq!(
         read_filetest("; passes: fold\nmodel\n").err().as_deref(),
-        Some("line 1: unknown directive 'passes' (known: test)")
+        Some("no '; test: ...' directive")
+    );
+    assert_eq!(
+        read_filetest("; check: x\nmodel\n").err().as_deref(),
+        Some("line 1: unknown directive 'check' (known: test, passes)")
     );
     assert_eq!(
         read_filetest("; test: fold\n").err().as_deref(),
-        Some("line 1: unknown test kind 'fold' (known: print)")
+        Some("line 1: unknown test kind 'fold' (known: print, passes)")
+    );
+    let t = read_filetest("; test: passes\n; passes: fold, cse\nmodel\n").unwrap();
+    assert_eq!(
+        t.directives,
+        vec![
+            Directive::Test(TestKind::Passes),
+            Directive::Passes("fold, cse".into())
+        ]
     );
     assert!(
         read_filetest("model\n").is_err(),

@@ -1,6 +1,7 @@
-//! The commands that execute models: `run`, `eval` and `bench`.
+//! The commands behind the CLI: `run`, `eval`, `bench` and `compile`.
 
 pub mod bench;
+pub mod compile;
 pub mod eval;
 pub mod run;
 

@@ -1,0 +1,230 @@
+//! `nnslim compile`: load a model, run a pass pipeline on it, and write the result in the format
+//! the output's extension names, with a report (terminal table, optional JSON file).
+
+use crate::data::{DataSpec, Dataset, load, slice_rows, spec_text};
+use crate::exec::real_inputs;
+use indicatif::{ProgressBar, ProgressStyle};
+use nnslim_eval::Value;
+use nnslim_ir::{Dim, Model};
+use nnslim_passes::{PassError, Pipeline, PrintAfter, Progress, Registry, RunOptions, Samples};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// What `compile` emits, from the output file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Onnx,
+}
+
+/// The output format for a path, or an error naming the known extensions.
+pub fn output_format(path: &Path) -> Result<OutputFormat, String> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "onnx" => Ok(OutputFormat::Onnx),
+        "tflite" => Err(format!(
+            "{}: TFLite output is not available yet; write .onnx",
+            path.display()
+        )),
+        "o" | "obj" | "h" | "so" => Err(format!(
+            "{}: native code output is not available yet; write .onnx",
+            path.display()
+        )),
+        "" => Err(format!(
+            "{}: the output needs an extension that names its format (.onnx)",
+            path.display()
+        )),
+        other => Err(format!(
+            "{}: unknown output format '.{other}' (known: .onnx)",
+            path.display()
+        )),
+    }
+}
+
+/// How many seeded random input sets fidelity is measured on when no validation data is given.
+pub const RANDOM_FIDELITY_RUNS: u64 = 4;
+
+/// Samples per batch for data whose batch dim is dynamic.
+const DYNAMIC_BATCH: usize = 256;
+
+/// Turns a data set into batches for the model's single input. A static batch dim fixes the
+/// batch size (samples that do not fill a last batch are dropped); a dynamic one uses 256.
+pub fn samples_for(model: &Model, data: &Dataset, description: String) -> Result<Samples, String> {
+    let inputs = real_inputs(model);
+    let [(name, ty)] = &inputs[..] else {
+        return Err(format!(
+            "data specs feed models with one input; this model has {} ({})",
+            inputs.len(),
+            inputs
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let n = data.len();
+    let batch = match ty.shape().and_then(|s| s.first()) {
+        Some(Dim::Known(b)) if *b > 0 => *b as usize,
+        _ => DYNAMIC_BATCH,
+    };
+    let full = n - n % batch;
+    if full == 0 {
+        return Err(format!(
+            "{description}: {n} samples do not fill one batch of {batch} (the model's input {name:?} has a fixed batch size)"
+        ));
+    }
+    if let Some(t) = ty.as_tensor()
+        && let (Some(dims), Some(first)) = (t.shape.as_ref(), data.x.shape.get(1..))
+    {
+        let fits = dims.len() == first.len() + 1
+            && dims[1..].iter().zip(first).all(|(d, &s)| match d {
+                Dim::Known(k) => *k as usize == s,
+                _ => true,
+            });
+        if !fits {
+            return Err(format!(
+                "{description}: samples of shape {first:?} do not fit the model's input {name:?} of type {ty}"
+            ));
+        }
+    }
+    let batches = (0..full)
+        .step_by(batch)
+        .map(|s| {
+            HashMap::from([(
+                name.clone(),
+                Value::Tensor(slice_rows(&data.x, s..s + batch)),
+            )])
+        })
+        .collect();
+    Ok(Samples {
+        description: if full < n {
+            format!("{description} ({full} of {n} samples: batches of {batch})")
+        } else {
+            description
+        },
+        batches,
+        labels: data.y.as_ref().map(|y| y[..full].to_vec()),
+    })
+}
+
+/// Seeded random inputs for every real input of the model.
+pub fn random_samples(model: &Model, seed: u64, runs: u64) -> Result<Samples, String> {
+    let mut batches = Vec::new();
+    for r in 0..runs {
+        let mut b = HashMap::new();
+        for (i, (name, ty)) in real_inputs(model).iter().enumerate() {
+            let s = seed
+                .wrapping_add(r.wrapping_mul(1_000_003))
+                .wrapping_add(i as u64);
+            let a = nnslim_eval::random_input(name, ty, s)?;
+            b.insert(name.clone(), Value::Tensor(a));
+        }
+        batches.push(b);
+    }
+    Ok(Samples {
+        description: format!("{runs} seeded random inputs (seed {seed})"),
+        batches,
+        labels: None,
+    })
+}
+
+/// Loads a data spec as samples for `model`.
+pub fn load_samples(model: &Model, spec: &DataSpec) -> Result<Samples, String> {
+    let data = load(spec).map_err(|e| e.to_string())?;
+    samples_for(model, &data, spec_text(spec))
+}
+
+/// A progress bar on stderr (drawn only when stderr is a terminal).
+#[derive(Default)]
+pub struct BarProgress {
+    bar: RefCell<Option<ProgressBar>>,
+}
+
+impl Progress for BarProgress {
+    fn begin(&self, label: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.to_string());
+        *self.bar.borrow_mut() = Some(bar);
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = self.bar.borrow().as_ref() {
+            b.inc(n);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(b) = self.bar.borrow_mut().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The parts of a compile run that come from the command line.
+pub struct CompileArgs<'a> {
+    pub calib: Option<&'a DataSpec>,
+    pub validate_with: Option<&'a DataSpec>,
+    pub seed: u64,
+    pub print_after: PrintAfter,
+    pub stop_after: Option<String>,
+}
+
+/// Why a compile run failed.
+#[derive(Debug)]
+pub enum CompileError {
+    /// Bad data, options or model: the user's.
+    User(String),
+    /// A pass failed.
+    Pass(PassError),
+}
+
+/// Builds the pipeline for `spec` from `registry` (every name and option checked).
+pub fn build_pipeline(registry: &Registry, spec: &str) -> Result<Pipeline, PassError> {
+    registry.build(spec)
+}
+
+/// Runs `pipeline` on `model` with data from the command line; printed IR goes to `print`.
+pub fn compile(
+    model: &mut Model,
+    pipeline: &mut Pipeline,
+    args: &CompileArgs<'_>,
+    print: &mut dyn Write,
+) -> Result<nnslim_passes::report::Report, CompileError> {
+    let user = CompileError::User;
+    let calib = match args.calib {
+        Some(s) => Some(load_samples(model, s).map_err(user)?),
+        None => None,
+    };
+    let validate = match args.validate_with {
+        Some(s) => Some(load_samples(model, s).map_err(user)?),
+        None => None,
+    };
+    let random = match &validate {
+        Some(_) => None,
+        None => Some(random_samples(model, args.seed, RANDOM_FIDELITY_RUNS).map_err(user)?),
+    };
+    let progress = BarProgress::default();
+    let opts = RunOptions {
+        seed: args.seed,
+        calib: calib.as_ref(),
+        validate: validate.as_ref(),
+        fidelity: validate.as_ref().or(random.as_ref()),
+        progress: &progress,
+        print_after: args.print_after.clone(),
+        stop_after: args.stop_after.clone(),
+    };
+    pipeline
+        .check_options(&opts)
+        .map_err(|e| CompileError::User(e.to_string()))?;
+    pipeline
+        .run(model, &opts, print)
+        .map_err(CompileError::Pass)
+}

@@ -1,0 +1,141 @@
+//! The `Pass` trait and what a pass may use while it runs: a seeded generator, calibration and
+//! validation samples, a progress reporter, and a place for its report details.
+
+use crate::PassError;
+use nnslim_eval::Value;
+use nnslim_ir::{Model, Rng};
+use std::collections::HashMap;
+
+/// Whether a pass changed the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    No,
+    Yes,
+}
+
+impl From<bool> for Changed {
+    fn from(b: bool) -> Changed {
+        if b { Changed::Yes } else { Changed::No }
+    }
+}
+
+impl Changed {
+    /// `true` for [`Changed::Yes`].
+    pub fn any(self) -> bool {
+        self == Changed::Yes
+    }
+}
+
+/// A model transformation. Passes are built from a spec item by the [`crate::Registry`] (or
+/// directly in code) and run by a [`crate::Pipeline`], which verifies the graph and records a
+/// report row after each one.
+pub trait Pass {
+    /// The kebab-case name used by spec strings and reports.
+    fn name(&self) -> &str;
+
+    /// Transforms the model. Passes take the whole model, not just the graph, because what they
+    /// may emit depends on its opsets (and some passes must raise them).
+    fn run(&mut self, model: &mut Model, cx: &mut PassContext<'_>) -> Result<Changed, PassError>;
+}
+
+/// Samples to run a model on: calibration data, validation data, or seeded random inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    /// What the samples are (a data spec, or "8 random inputs (seed 0)"), for reports.
+    pub description: String,
+    /// Batches of inputs, by graph-input name; each batch holds one or more samples.
+    pub batches: Vec<HashMap<String, Value>>,
+    /// Class labels of all samples in batch order, when the data has them.
+    pub labels: Option<Vec<i64>>,
+}
+
+impl Samples {
+    /// How many samples there are (the first axis of the first input of every batch).
+    pub fn len(&self) -> usize {
+        self.batches
+            .iter()
+            .map(|b| {
+                b.values()
+                    .next()
+                    .and_then(Value::as_tensor)
+                    .and_then(|a| a.shape.first().copied())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Progress of long work (calibration, sensitivity scans): the CLI shows a bar, tests ignore it.
+pub trait Progress {
+    /// Starts a unit of work with `total` steps.
+    fn begin(&self, label: &str, total: u64);
+    /// Marks `n` more steps done.
+    fn advance(&self, n: u64);
+    /// Ends the current unit of work.
+    fn end(&self);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn begin(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+/// What a running pass may use.
+pub struct PassContext<'a> {
+    /// The pipeline's seed; passes that need randomness draw from [`PassContext::rng`].
+    pub seed: u64,
+    /// A generator seeded from `seed` and the pass's position in the pipeline.
+    pub rng: Rng,
+    /// Calibration samples (`--calib`), when given.
+    pub calib: Option<&'a Samples>,
+    /// Validation samples (`--validate-with`), when given.
+    pub validate: Option<&'a Samples>,
+    pub progress: &'a dyn Progress,
+    details: serde_json::Map<String, serde_json::Value>,
+    notes: Vec<String>,
+}
+
+impl<'a> PassContext<'a> {
+    /// A context with a seed and nothing else.
+    pub fn new(seed: u64, progress: &'a dyn Progress) -> PassContext<'a> {
+        PassContext {
+            seed,
+            rng: Rng::new(seed),
+            calib: None,
+            validate: None,
+            progress,
+            details: serde_json::Map::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Records a pass-specific detail for the report (`details.KEY` of the pass's row).
+    pub fn detail(&mut self, key: &str, value: serde_json::Value) {
+        self.details.insert(key.to_string(), value);
+    }
+
+    /// Records a one-line note for the terminal summary (and the report's `notes`).
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    /// Takes the details and notes recorded so far.
+    pub(crate) fn take_records(
+        &mut self,
+    ) -> (serde_json::Map<String, serde_json::Value>, Vec<String>) {
+        (
+            std::mem::take(&mut self.details),
+            std::mem::take(&mut self.notes),
+        )
+    }
+}
