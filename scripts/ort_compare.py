@@ -5,7 +5,12 @@ Usage: ort_compare.py PAIRS.json
 
 PAIRS.json is a JSON list of objects:
     {"name": str, "original": path, "converted": path,
-     "inputs": [path to input_0.pb, input_1.pb, ...], "check_model": bool}
+     "inputs": [path to input_0.pb, input_1.pb, ...], "check_model": bool,
+     "random_inputs": seed (optional), "tolerance": bool (optional)}
+With "random_inputs", the inputs are seeded random float32 arrays in [0, 1) shaped like the
+converted model's inputs (symbolic dims 1) instead of files. With "tolerance", float outputs match
+when |a - b| <= 1e-4*|b| + 1e-5 element-wise (the CLI contract's "matches") instead of bit for bit:
+for models whose graph was rewritten.
 For each pair: optionally run onnx.checker.check_model on the converted model (by path, so models
 with external data or over 2 GB work), run both models in ONNX Runtime (CPU, one thread) on the
 inputs, and compare every output bit for bit (same dtype, shape and bytes, so NaNs match NaNs with
@@ -196,23 +201,59 @@ def compare_pair(pair: dict[str, Any]) -> str | None:
         except Exception as e:  # noqa: BLE001
             return f"check_model: {type(e).__name__}: {e}"
     inputs = pair.get("inputs", [])
-    try:
-        expected = run_model(pair["original"], inputs)
-    except Exception as e:  # noqa: BLE001
-        return f"original failed in ORT: {type(e).__name__}: {e}"
+    seed = pair.get("random_inputs")
     try:
         sess = make_session(converted)
         names = [o.name for o in sess.get_outputs()]
-        actual = sess.run(None, load_inputs(sess, inputs))
+        feeds = random_feeds(sess, seed) if seed is not None else load_inputs(sess, inputs)
+        actual = sess.run(None, feeds)
     except Exception as e:  # noqa: BLE001
         return f"converted failed in ORT: {type(e).__name__}: {e}"
+    try:
+        if seed is not None:
+            orig = make_session(pair["original"])
+            expected = orig.run(None, {i.name: feeds[i.name] for i in orig.get_inputs()})
+        else:
+            expected = run_model(pair["original"], inputs)
+    except Exception as e:  # noqa: BLE001
+        return f"original failed in ORT: {type(e).__name__}: {e}"
     if len(expected) != len(actual):
         return f"{len(expected)} outputs in original vs {len(actual)} in converted"
     for i, (x, y) in enumerate(zip(expected, actual)):
-        d = diff(x, y, f"output {i} ({names[i]!r})")
+        where = f"output {i} ({names[i]!r})"
+        d = close(y, x, where) if pair.get("tolerance") else diff(x, y, where)
         if d:
             return d
     return None
+
+
+def random_feeds(sess: ort.InferenceSession, seed: int) -> dict[str, Any]:
+    """Seeded float32 inputs in [0, 1) shaped like the session's inputs (symbolic dims 1)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+        feeds[i.name] = rng.random(shape, dtype=np.float32)
+    return feeds
+
+
+def close(actual: Any, expected: Any, where: str) -> str | None:
+    """None when float arrays match within the contract tolerance (others: bit-identical)."""
+    if not (isinstance(actual, np.ndarray) and isinstance(expected, np.ndarray)):
+        return diff(expected, actual, where)
+    if actual.dtype != expected.dtype or actual.shape != expected.shape:
+        return f"{where}: {_describe(actual)} vs expected {_describe(expected)}"
+    if actual.dtype.kind != "f":
+        return diff(expected, actual, where)
+    a, b = actual.astype(np.float64), expected.astype(np.float64)
+    bad = ~((np.abs(a - b) <= 1e-4 * np.abs(b) + 1e-5) | (np.isnan(a) & np.isnan(b)))
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad.ravel())[0])
+    return (
+        f"{where}: {int(bad.sum())}/{a.size} elements outside tolerance; first at flat index {i}: "
+        f"{a.ravel()[i]} vs expected {b.ravel()[i]}; max abs diff {float(np.abs(a - b).max()):.3g}"
+    )
 
 
 def main() -> int:

@@ -135,7 +135,7 @@ enum Command {
     /// per pass (nodes, parameters, bytes, MACs, time, fidelity against the original).
     ///
     /// The output format follows OUT's extension (.onnx). Fidelity is measured on the
-    /// --validate-with data (accuracy too when it has labels), else on 4 seeded random inputs.
+    /// --validate-with data (accuracy too when it has labels), else on seeded random inputs.
     /// Run `nnslim passes` to list the passes and their options.
     Compile {
         /// The ONNX model to read.
@@ -169,6 +169,10 @@ enum Command {
         /// Seed for everything random (random fidelity inputs, sampling in passes).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Without --validate-with, fidelity is measured on this many seeded random inputs
+        /// (0: not measured).
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        fidelity_runs: u64,
         /// Store initializers of at least BYTES bytes in OUT.data beside OUT (0 = all).
         #[arg(long, value_name = "BYTES")]
         external_data_threshold: Option<u64>,
@@ -338,6 +342,7 @@ fn run(cli: Cli, registry: &Registry, out: &mut dyn Write) -> Result<(), Failure
             print_after,
             stop_after,
             seed,
+            fidelity_runs,
             external_data_threshold,
             quiet,
         } => {
@@ -352,6 +357,7 @@ fn run(cli: Cli, registry: &Registry, out: &mut dyn Write) -> Result<(), Failure
                 print_after,
                 stop_after,
                 seed,
+                fidelity_runs,
                 external_data_threshold,
                 quiet,
             };
@@ -405,6 +411,7 @@ struct CompileCommand {
     print_after: Vec<String>,
     stop_after: Option<String>,
     seed: u64,
+    fidelity_runs: u64,
     external_data_threshold: Option<u64>,
     quiet: bool,
 }
@@ -443,6 +450,7 @@ fn compile_command(
         calib: a.calib.as_ref(),
         validate_with: a.validate_with.as_ref(),
         seed: a.seed,
+        fidelity_runs: a.fidelity_runs,
         print_after,
         stop_after: a.stop_after.clone(),
     };

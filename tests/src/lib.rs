@@ -59,13 +59,17 @@ where
 }
 
 /// One model pair for `scripts/ort_compare.py`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Pair {
     pub name: String,
     pub original: PathBuf,
     pub converted: PathBuf,
     pub inputs: Vec<PathBuf>,
     pub check_model: bool,
+    /// Seeded random float inputs shaped like the converted model's instead of `inputs`.
+    pub random_inputs: Option<u64>,
+    /// Compare float outputs within the contract tolerance instead of bit for bit.
+    pub tolerance: bool,
 }
 
 /// Runs ONNX Runtime on each pair (and `onnx.checker` on the converted model) through
@@ -84,6 +88,8 @@ pub fn ort_compare(
                 "converted": p.converted,
                 "inputs": p.inputs,
                 "check_model": p.check_model,
+                "random_inputs": p.random_inputs,
+                "tolerance": p.tolerance,
             })
         })
         .collect();

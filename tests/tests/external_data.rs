@@ -95,6 +95,7 @@ fn external_data_round_trips() {
         converted: converted.clone(),
         inputs: inputs.clone(),
         check_model: true,
+        ..Pair::default()
     })
     .collect();
     let results = ort_compare(&pairs, dir.path());

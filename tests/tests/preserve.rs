@@ -91,6 +91,7 @@ fn convert_keeps_everything_the_file_says() {
             converted: out.clone(),
             inputs: vec![input],
             check_model: true,
+            ..Pair::default()
         }],
         dir.path(),
     );

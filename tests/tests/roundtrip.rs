@@ -102,6 +102,7 @@ fn convert_round_trips_bit_identically() {
                 converted: scratch.path().join(format!("{i}.onnx")),
                 inputs: case.inputs.clone(),
                 check_model: true,
+                ..Pair::default()
             });
         } else {
             failures.insert(

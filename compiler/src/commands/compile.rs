@@ -45,9 +45,6 @@ pub fn output_format(path: &Path) -> Result<OutputFormat, String> {
     }
 }
 
-/// How many seeded random input sets fidelity is measured on when no validation data is given.
-pub const RANDOM_FIDELITY_RUNS: u64 = 4;
-
 /// Samples per batch for data whose batch dim is dynamic.
 const DYNAMIC_BATCH: usize = 256;
 
@@ -173,6 +170,8 @@ pub struct CompileArgs<'a> {
     pub calib: Option<&'a DataSpec>,
     pub validate_with: Option<&'a DataSpec>,
     pub seed: u64,
+    /// Seeded random input sets for fidelity when there is no validation data (0: none).
+    pub fidelity_runs: u64,
     pub print_after: PrintAfter,
     pub stop_after: Option<String>,
 }
@@ -208,8 +207,10 @@ pub fn compile(
         None => None,
     };
     let random = match &validate {
-        Some(_) => None,
-        None => Some(random_samples(model, args.seed, RANDOM_FIDELITY_RUNS).map_err(user)?),
+        None if args.fidelity_runs > 0 => {
+            Some(random_samples(model, args.seed, args.fidelity_runs).map_err(user)?)
+        }
+        _ => None,
     };
     let progress = BarProgress::default();
     let opts = RunOptions {

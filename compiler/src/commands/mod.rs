@@ -32,6 +32,7 @@ pub fn output_file_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nnslim_ir::{DType, Dim, Type};
 
     #[test]
     fn output_names_are_sanitised() {
