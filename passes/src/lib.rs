@@ -24,3 +24,5 @@ pub use error::PassError;
 pub use pass::{Changed, NoProgress, Pass, PassContext, Progress, Samples};
 pub use pipeline::{Pipeline, PrintAfter, RunOptions, fidelity, run_batches};
 pub use registry::{PassArgs, PassInfo, Registry};
+#[cfg(test)]
+mod tests;
