@@ -61,6 +61,22 @@ const PROTOBUF_LIMIT: u64 = (1 << 31) - 1;
 /// External data offsets are aligned for memory mapping.
 const EXTERNAL_ALIGN: u64 = 4096;
 
+/// The IR version to write: the model's, raised to 4 when the graph has an initializer that is
+/// not also a graph input (IR 3 required every initializer to be listed as an input; passes
+/// create weights that are not).
+fn ir_version(model: &Model) -> i64 {
+    let g = &model.graph;
+    let unlisted = g
+        .initializers()
+        .iter()
+        .any(|v| !g.is_input(v.node));
+    if model.ir_version < 4 && unlisted {
+        4
+    } else {
+        model.ir_version
+    }
+}
+
 /// Converts a model to its ONNX form. Returns the `ModelProto` and, when tensors went external,
 /// the external data to write beside it.
 pub fn model_to_proto(
@@ -85,7 +101,7 @@ pub fn model_to_proto(
     };
     let graph = w.graph(&model.graph, "graph")?;
     let mut proto = onnx::ModelProto {
-        ir_version: Some(model.ir_version),
+        ir_version: Some(ir_version(model)),
         opset_import: model
             .opsets
             .iter()
