@@ -71,8 +71,9 @@ pub fn add_const(g: &mut Graph, names: &mut Names, base: &str, t: Tensor) -> Val
 
 /// Makes every reader of `old` read `new`. When `old` is a graph output, `new` takes over its
 /// name and declared type so the graph's interface does not change, and `old` gets a fresh
-/// name; if `new` cannot be renamed (it is a graph input, an initializer, or already a graph
-/// output), nothing changes and `false` is returned.
+/// name. Nothing changes and `false` is returned when a subgraph reads `old` (captures are not
+/// moved), or when `old` is a graph output and `new` cannot be renamed (it is a graph input,
+/// an initializer, already a graph output, or read by a subgraph).
 pub fn redirect(
     g: &mut Graph,
     names: &mut Names,
@@ -82,12 +83,20 @@ pub fn redirect(
     if old == new {
         return Ok(false);
     }
+    // Subgraphs read outer values by name through captures, which `replace_all_uses` does not
+    // move, and renaming a captured value would break the subgraph's reference.
+    let captured = |g: &Graph, v: ValueId| g.node_ids().any(|n| g.node(n).captures().contains(&v));
+    if captured(g, old) {
+        return Ok(false);
+    }
     if !g.outputs().contains(&old) {
         g.replace_all_uses(old, new)?;
         return Ok(true);
     }
-    let new_is_interface =
-        g.node(new.node).op.is_source() || g.outputs().contains(&new) || g.is_input(new.node);
+    let new_is_interface = g.node(new.node).op.is_source()
+        || g.outputs().contains(&new)
+        || g.is_input(new.node)
+        || captured(g, new);
     if new_is_interface {
         return Ok(false);
     }
