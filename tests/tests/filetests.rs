@@ -50,7 +50,9 @@ impl Directive {
             "test" => match value {
                 "print" => Ok(Directive::Test(TestKind::Print)),
                 "passes" => Ok(Directive::Test(TestKind::Passes)),
-                other => Err(format!("unknown test kind '{other}' (known: print, passes)")),
+                other => Err(format!(
+                    "unknown test kind '{other}' (known: print, passes)"
+                )),
             },
             "passes" => Ok(Directive::Passes(value.to_string())),
             other => Err(format!("unknown directive '{other}' (known: test, passes)")),

@@ -1,7 +1,8 @@
 //! The text IR of real models: insta snapshots of imported models (`tests/tests/snapshots/`),
 //! and print → parse → print round trips of every light model and ONNX node test.
 //!
-//! Add a snapshot with one line: `import_snapshot!(name, path_expression);`. Review changes
+//! Add a snapshot with one line: `import_snapshot!(name, path_expression);` (or
+//! `fold_snapshot!` for the model after the `fold` pass). Review changes
 //! with `cargo insta review` (or rerun with `INSTA_UPDATE=always` and read the diff).
 
 use nnslim_ir::text::{parse_model, print_model};
@@ -47,6 +48,46 @@ import_snapshot!(
 import_snapshot!(
     digits_mlp,
     workspace_root().join("tests/fixtures/digits_mlp.onnx")
+);
+
+/// The text IR of a model after `fold` (default options, seed 0).
+fn fold_text(path: &Path) -> String {
+    use nnslim_passes::{Registry, RunOptions};
+    let mut model = nnslim::frontend::load_model(path)
+        .unwrap_or_else(|e| panic!("import {}: {e}", path.display()));
+    Registry::with_builtins()
+        .build("fold")
+        .expect("fold builds")
+        .run(&mut model, &RunOptions::default(), &mut std::io::sink())
+        .unwrap_or_else(|e| panic!("fold {}: {e}", path.display()));
+    print_model(&model)
+}
+
+/// A test named `$name` that snapshots the text IR of the model at `$path` after `fold`.
+macro_rules! fold_snapshot {
+    ($name:ident, $path:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), fold_text(&$path));
+        }
+    };
+}
+
+fold_snapshot!(
+    fold_seed_cnn_fashion,
+    workspace_root().join("tests/fixtures/seed_cnn_fashion.onnx")
+);
+fold_snapshot!(
+    fold_mobile_cnn_fashion,
+    workspace_root().join("tests/fixtures/mobile_cnn_fashion.onnx")
+);
+fold_snapshot!(
+    fold_digits_mlp,
+    workspace_root().join("tests/fixtures/digits_mlp.onnx")
+);
+fold_snapshot!(
+    fold_light_squeezenet,
+    testdata_dir().join("light/light_squeezenet.onnx")
 );
 
 /// Every node test model, every light model, and the smaller random-weight light models.

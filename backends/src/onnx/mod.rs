@@ -66,10 +66,7 @@ const EXTERNAL_ALIGN: u64 = 4096;
 /// create weights that are not).
 fn ir_version(model: &Model) -> i64 {
     let g = &model.graph;
-    let unlisted = g
-        .initializers()
-        .iter()
-        .any(|v| !g.is_input(v.node));
+    let unlisted = g.initializers().iter().any(|v| !g.is_input(v.node));
     if model.ir_version < 4 && unlisted {
         4
     } else {

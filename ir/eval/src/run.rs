@@ -139,6 +139,19 @@ impl<'g> Plan<'g> {
         inputs: &HashMap<String, Value>,
         outer: &HashMap<String, &Value>,
     ) -> Result<Vec<Value>, EvalError> {
+        self.run_hooked(inputs, outer, &mut |_, _| {})
+    }
+
+    /// [`Plan::run`] with a hook that sees every value a node computes (graph inputs too), in
+    /// topological order, before anything reads it, and may change it: calibration observes
+    /// activations this way, and quantization simulates rounding a tensor. Constants are not
+    /// passed to the hook.
+    pub fn run_hooked(
+        &self,
+        inputs: &HashMap<String, Value>,
+        outer: &HashMap<String, &Value>,
+        hook: &mut dyn FnMut(ValueId, &mut Value),
+    ) -> Result<Vec<Value>, EvalError> {
         let g = self.graph;
         let mut env: HashMap<ValueId, Value> = HashMap::new();
         let mut left = self.reads.clone();
@@ -160,7 +173,9 @@ impl<'g> Plan<'g> {
                     let v = inputs
                         .get(name)
                         .ok_or_else(|| EvalError::MissingInput(name.clone()))?;
-                    env.insert(out0, v.clone());
+                    let mut v = v.clone();
+                    hook(out0, &mut v);
+                    env.insert(out0, v);
                     continue;
                 }
                 Op::Initializer(_) => {
@@ -232,11 +247,12 @@ impl<'g> Plan<'g> {
             for v in node.inputs().iter().flatten().chain(node.captures()) {
                 take(&mut env, &mut left, *v);
             }
-            for (slot, value) in outs.into_iter().enumerate() {
+            for (slot, mut value) in outs.into_iter().enumerate() {
                 let v = ValueId {
                     node: id,
                     slot: slot as u32,
                 };
+                hook(v, &mut value);
                 if self.reads.contains_key(&v) {
                     env.insert(v, value);
                 }
