@@ -152,7 +152,7 @@ impl std::fmt::Write for HashWriter {
 }
 
 /// Readers of duplicate dense initializers move to the first copy; the copies are removed.
-/// Only initializers sharing element type and dims with another one have their bytes hashed.
+/// Only initializers sharing element type and dims with another one are fingerprinted.
 fn merge_initializers(g: &mut Graph, captured: &BTreeSet<ValueId>) -> Result<bool, PassError> {
     let mut groups: BTreeMap<(DType, Vec<i64>), Vec<ValueId>> = BTreeMap::new();
     for v in g.initializers() {
@@ -165,13 +165,11 @@ fn merge_initializers(g: &mut Graph, captured: &BTreeSet<ValueId>) -> Result<boo
     }
     let mut changed = false;
     for group in groups.into_values().filter(|vs| vs.len() > 1) {
-        // Representatives by hash of their bytes, in file order.
+        // Representatives by a fingerprint of their bytes, in file order.
         let mut reps: BTreeMap<u64, Vec<ValueId>> = BTreeMap::new();
         for v in group {
             let bytes = raw_bytes(g, v);
-            let mut h = DefaultHasher::new();
-            bytes.hash(&mut h);
-            let same = reps.entry(h.finish()).or_default();
+            let same = reps.entry(fingerprint(bytes)).or_default();
             let Some(&rep) = same.iter().find(|r| raw_bytes(g, **r) == bytes) else {
                 same.push(v);
                 continue;
@@ -185,6 +183,18 @@ fn merge_initializers(g: &mut Graph, captured: &BTreeSet<ValueId>) -> Result<boo
         }
     }
     Ok(changed)
+}
+
+/// A hash of up to 256 bytes sampled evenly from `bytes` (and its length): cheap for large
+/// weights, and candidates that share it are compared in full.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.len().hash(&mut h);
+    let step = (bytes.len() / 256).max(1);
+    for b in bytes.iter().step_by(step) {
+        b.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The dense bytes of an initializer (empty for anything else).
