@@ -52,6 +52,12 @@ fn write_chunks_atomic(path: &Path, chunks: &[(u64, &[u8])]) -> Result<(), Outpu
         w.flush().map_err(io)?;
     }
     tmp.as_file().sync_all().map_err(io)?;
+    // Temporary files are private (0600); the output is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

@@ -80,6 +80,7 @@ impl Pass for FoldPass {
         let fcx = FoldCx {
             opset: default_opset(model),
             max_const_bytes: self.max_const_bytes,
+            ir_version: model.ir_version,
         };
         let applied = fold(&mut model.graph, &fcx, &|n| !self.disabled.contains(n))?;
         let counts: serde_json::Map<String, serde_json::Value> = applied
@@ -116,6 +117,7 @@ impl Pass for RewritePass {
         let fcx = FoldCx {
             opset: default_opset(model),
             max_const_bytes: DEFAULT_MAX_CONST_BYTES,
+            ir_version: model.ir_version,
         };
         let mut changed = false;
         for _ in 0..crate::fold::MAX_ROUNDS {

@@ -215,6 +215,19 @@ fn report_rows_print_after_and_stop_after() {
         "{stdout}"
     );
     assert!(stdout.contains("stopped after fold"), "{stdout}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out)
+            .expect("output")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o644,
+            "an ordinary file, not a private temporary"
+        );
+    }
     let r: Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
     let rows = r["rows"].as_array().expect("rows");
     let passes: Vec<&str> = rows

@@ -526,6 +526,7 @@ mod tests {
         let cx = FoldCx {
             opset: 13,
             max_const_bytes: 1000,
+            ..FoldCx::default()
         };
         assert!(!fold_constants(&mut g, &cx).unwrap());
     }

@@ -7,9 +7,11 @@ use nnslim_ir::{Graph, NodeId, Op, ValueId};
 /// Removes compute nodes none of whose outputs is read (by a node input, a subgraph capture or
 /// a graph output), to a fixed point within one call: nodes are visited in reverse topological
 /// order, so a node's readers are gone before it is looked at. Then removes initializers that
-/// nothing reads and that are not listed as graph inputs. Graph inputs and outer-value
-/// placeholders (`Op::Outer`) are never removed. Works on the main graph only.
-pub fn eliminate_dead(g: &mut Graph, _cx: &FoldCx) -> Result<bool, PassError> {
+/// nothing reads and that are not listed as graph inputs — or that are, in a file of IR version
+/// 3 or older, where every weight was listed as an input (they are weights, not the model's
+/// interface). Other graph inputs and outer-value placeholders (`Op::Outer`) are never removed.
+/// Works on the main graph only.
+pub fn eliminate_dead(g: &mut Graph, cx: &FoldCx) -> Result<bool, PassError> {
     let mut changed = false;
     // Removing a node frees only its own id, which comes after the ids still to visit.
     for id in g.compute_nodes()?.into_iter().rev() {
@@ -19,8 +21,9 @@ pub fn eliminate_dead(g: &mut Graph, _cx: &FoldCx) -> Result<bool, PassError> {
         }
     }
     for v in g.initializers() {
-        let removable =
-            matches!(g.node(v.node).op, Op::Initializer(_)) && !g.is_input(v.node) && !g.is_used(v);
+        let removable = matches!(g.node(v.node).op, Op::Initializer(_))
+            && (!g.is_input(v.node) || cx.ir_version < 4)
+            && !g.is_used(v);
         if removable {
             g.remove_node(v.node)?;
             changed = true;
@@ -97,6 +100,31 @@ mod tests {
         assert!(!changed, "{}", print_graph(&g, 13));
         assert_eq!(names(&g, g.inputs()), ["x", "unread", "default"]);
         assert_eq!(graph_stats(&g).ops.get("Split"), Some(&1));
+    }
+
+    #[test]
+    fn unread_ir3_weights_listed_as_inputs_go() {
+        let text = r#"model ir_version=3 opsets=[""=8]
+graph "g" {
+  input %x: f32[4]
+  input const %w: f32[4] = splat(2.0)
+  input const %old: f32[4] = splat(3.0)
+  %y = Mul(%x, %w)
+  output %y
+}"#;
+        let m = parse_model(text).unwrap();
+        let mut g = m.graph.clone();
+        let cx = FoldCx {
+            ir_version: 3,
+            ..FoldCx::default()
+        };
+        assert!(eliminate_dead(&mut g, &cx).unwrap());
+        assert_eq!(names(&g, g.inputs()), ["x", "w"]);
+        differential(&m.graph, &g, 0, 2).unwrap();
+        // At IR 4 and later such an initializer is an overridable input: it stays.
+        let mut g = m.graph.clone();
+        assert!(!eliminate_dead(&mut g, &FoldCx::default()).unwrap());
+        assert_eq!(names(&g, g.inputs()), ["x", "w", "old"]);
     }
 
     #[test]

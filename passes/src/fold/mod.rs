@@ -27,6 +27,8 @@ pub struct FoldCx {
     pub opset: i64,
     /// Constant folding never materialises a tensor larger than this (bytes).
     pub max_const_bytes: u64,
+    /// The model's IR version (weights listed as graph inputs in IR 3 may be dropped when unused).
+    pub ir_version: i64,
 }
 
 impl Default for FoldCx {
@@ -34,6 +36,7 @@ impl Default for FoldCx {
         FoldCx {
             opset: 13,
             max_const_bytes: DEFAULT_MAX_CONST_BYTES,
+            ir_version: 8,
         }
     }
 }
