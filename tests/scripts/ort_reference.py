@@ -5,7 +5,9 @@
                                           as OUTDIR/<stem>/out_<i>.npy; prints a JSON list of
                                           {"model", "dir", "inputs": {name: file}, "outputs": [file]}
   ort_reference.py accuracy MODEL DATA   ORT's number of correct top-1 predictions on
-                                          fashion-mnist:test (DATA=fashion-mnist) or an .npz (x, y)
+                                          fashion-mnist:test (DATA=fashion-mnist) or an .npz (x, y),
+                                          with onnx.checker's verdict on MODEL and its file size:
+                                          {"correct", "samples", "checker": null | error, "bytes"}
 """
 
 import gzip
@@ -73,10 +75,19 @@ def accuracy(model, data):
     else:
         z = np.load(data)
         x, y = z["x"], z["y"]
+    try:
+        onnx.checker.check_model(model, full_check=False)
+        checker = None
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        checker = f"{type(e).__name__}: {e}"
     s = session(model)
     name = s.get_inputs()[0].name
-    pred = np.concatenate([s.run(None, {name: x[i : i + 500]})[0].argmax(1) for i in range(0, len(x), 500)])
-    print(json.dumps({"correct": int((pred == y).sum()), "samples": int(len(y))}))
+    batch = s.get_inputs()[0].shape[0]
+    step = batch if isinstance(batch, int) and batch > 0 else 500
+    n = len(x) - len(x) % step
+    pred = np.concatenate([s.run(None, {name: x[i : i + step]})[0].argmax(1) for i in range(0, n, step)])
+    print(json.dumps({"correct": int((pred == y[:n]).sum()), "samples": int(n), "checker": checker,
+                      "bytes": os.path.getsize(model)}))
 
 
 if __name__ == "__main__":

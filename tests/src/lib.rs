@@ -204,3 +204,23 @@ pub fn check_manifest(
         manifest.display()
     );
 }
+
+/// ONNX Runtime's verdict on a classifier: `{"correct", "samples", "checker", "bytes"}` —
+/// correct top-1 predictions on `data` (`fashion-mnist` for the 10 000 test images, or an
+/// `.npz` with `x` and `y`), `onnx.checker`'s error (null when it passes) and the file size.
+pub fn ort_accuracy(model: &Path, data: &str) -> serde_json::Value {
+    let out = std::process::Command::new(python())
+        .arg(workspace_root().join("tests/scripts/ort_reference.py"))
+        .arg("accuracy")
+        .arg(model)
+        .arg(data)
+        .output()
+        .expect("run tests/scripts/ort_reference.py");
+    assert!(
+        out.status.success(),
+        "ort_reference.py accuracy {}: {}",
+        model.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ort_reference.py prints JSON")
+}
