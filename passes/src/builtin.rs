@@ -23,11 +23,117 @@ pub fn register(r: &mut Registry) {
     }
     r.register(info, |args| Ok(Box::new(FoldPass::from_args(args)?)))
         .expect("built-in names are unique");
+    register_quantize(r);
     for &(name, help, rewrite) in REWRITES {
         let info = PassInfo::new(name, format!("(one rewrite of fold) {help}"));
         r.register(info, move |_| Ok(Box::new(RewritePass { name, rewrite })))
             .expect("built-in names are unique");
     }
+}
+
+/// Registers `quantize` and parses its options.
+fn register_quantize(r: &mut Registry) {
+    use crate::quantize::{CalibMethod, Mode, QuantizeOptions, QuantizePass};
+    let info = PassInfo::new(
+        "quantize",
+        "int8 static (QDQ, calibrated) or dynamic; weight-only int8/int4; fp16/bf16; k-means \
+         codebooks",
+    )
+    .word(
+        "int8",
+        "static int8: per-channel int8 weights, calibrated activations (default)",
+    )
+    .word(
+        "dynamic",
+        "int8 weights, activations quantized at run time (no calibration)",
+    )
+    .word("fp16", "weights stored as float16, cast to float32 at load")
+    .word(
+        "bf16",
+        "weights stored as bfloat16, cast to float32 at load",
+    )
+    .option("weights", "int8|int4: weight-only block-wise quantization")
+    .option("block", "block size for weights=... (default 32)")
+    .option(
+        "kmeans",
+        "cluster each weight into this many centroids (2..256)",
+    )
+    .option(
+        "per",
+        "tensor|channel: one codebook per weight or per output channel (default tensor)",
+    )
+    .option(
+        "calib",
+        "minmax|percentile|entropy: how activation ranges are chosen (default minmax)",
+    )
+    .option(
+        "percentile",
+        "percentile for calib=percentile (default 99.99)",
+    )
+    .option("activations", "uint8|int8 (default uint8)")
+    .option(
+        "samples",
+        "at most this many calibration samples (default 256)",
+    );
+    r.register(info, |a| {
+        let err = |m: &str| PassError::Options {
+            pass: "quantize".into(),
+            message: m.into(),
+        };
+        let words = a.words();
+        let mut modes = Vec::new();
+        for w in words {
+            modes.push(match w.as_str() {
+                "int8" => Mode::Static,
+                "dynamic" => Mode::Dynamic,
+                "fp16" => Mode::Half { bf16: false },
+                _ => Mode::Half { bf16: true },
+            });
+        }
+        if a.get("weights").is_some() {
+            let bits = match a.choice("weights", "int8", &["int8", "int4"])?.as_str() {
+                "int4" => 4,
+                _ => 8,
+            };
+            let block = a.integer("block", 32, 1, 1 << 20)? as usize;
+            modes.push(Mode::WeightOnly { bits, block });
+        } else if a.get("block").is_some() {
+            return Err(err("block= goes with weights=int8|int4"));
+        }
+        if a.get("kmeans").is_some() {
+            let k = a.integer("kmeans", 16, 2, 256)? as usize;
+            let per_channel = a.choice("per", "tensor", &["tensor", "channel"])? == "channel";
+            modes.push(Mode::KMeans { k, per_channel });
+        } else if a.get("per").is_some() {
+            return Err(err("per= goes with kmeans=K"));
+        }
+        if modes.len() > 1 {
+            return Err(err(
+                "choose one mode: int8, dynamic, fp16, bf16, weights=..., kmeans=...",
+            ));
+        }
+        let mode = modes.pop().unwrap_or(Mode::Static);
+        let calib = match a
+            .choice("calib", "minmax", &["minmax", "percentile", "entropy"])?
+            .as_str()
+        {
+            "percentile" => CalibMethod::Percentile(a.number("percentile", 99.99, 50.0, 100.0)?),
+            "entropy" => CalibMethod::Entropy,
+            _ => CalibMethod::MinMax,
+        };
+        if a.get("percentile").is_some() && !matches!(calib, CalibMethod::Percentile(_)) {
+            return Err(err("percentile= goes with calib=percentile"));
+        }
+        Ok(Box::new(QuantizePass {
+            options: QuantizeOptions {
+                mode,
+                calib,
+                signed_activations: a.choice("activations", "uint8", &["uint8", "int8"])? == "int8",
+                max_samples: a.integer("samples", 256, 1, 1 << 24)? as usize,
+            },
+        }))
+    })
+    .expect("built-in names are unique");
 }
 
 /// The model's default-domain opset (13 when it imports none).

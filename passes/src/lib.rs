@@ -6,13 +6,15 @@
 //! - [`Pipeline`]: an explicit ordered list of passes, built in code or from a spec string
 //!   ([`spec`]) by a [`Registry`]. After every pass it verifies the graph and records a
 //!   [`report::Row`] (nodes, parameters, bytes by dtype, MACs, time, fidelity).
-//! - Passes: [`fold`] (graph cleanup to a fixed point; each of its rewrites is also a pass).
+//! - Passes: [`fold`] (graph cleanup to a fixed point; each of its rewrites is also a pass),
+//!   [`quantize`].
 
 mod builtin;
 mod error;
 pub mod fold;
 mod pass;
 mod pipeline;
+pub mod quantize;
 pub mod registry;
 pub mod report;
 pub mod rewrite;
