@@ -179,6 +179,15 @@ enum Command {
         /// Do not print the summary table.
         #[arg(long, short = 'q')]
         quiet: bool,
+        /// Accuracy floor for passes that trade accuracy for size (quantize keeps the most
+        /// sensitive layers in float until it holds): top-1 accuracy on the labelled
+        /// --validate-with data may drop at most PTS percentage points.
+        #[arg(long, value_name = "PTS", conflicts_with = "min_agreement")]
+        max_accuracy_drop: Option<f64>,
+        /// Accuracy floor as agreement: at least FRACTION (0..1) of top-1 predictions on the
+        /// --validate-with data must match the original model's.
+        #[arg(long, value_name = "FRACTION")]
+        min_agreement: Option<f64>,
     },
     /// List the passes a pipeline spec can name, with their options.
     Passes,
@@ -345,6 +354,8 @@ fn run(cli: Cli, registry: &Registry, out: &mut dyn Write) -> Result<(), Failure
             fidelity_runs,
             external_data_threshold,
             quiet,
+            max_accuracy_drop,
+            min_agreement,
         } => {
             let args = CompileCommand {
                 input,
@@ -360,6 +371,8 @@ fn run(cli: Cli, registry: &Registry, out: &mut dyn Write) -> Result<(), Failure
                 fidelity_runs,
                 external_data_threshold,
                 quiet,
+                max_accuracy_drop,
+                min_agreement,
             };
             compile_command(&args, registry, out)
         }
@@ -414,6 +427,8 @@ struct CompileCommand {
     fidelity_runs: u64,
     external_data_threshold: Option<u64>,
     quiet: bool,
+    max_accuracy_drop: Option<f64>,
+    min_agreement: Option<f64>,
 }
 
 fn compile_command(
@@ -445,8 +460,20 @@ fn compile_command(
             ..RunOptions::default()
         })
         .map_err(|e| user(format!("--print-after/--stop-after: {e}")))?;
+    let floor = match (a.max_accuracy_drop, a.min_agreement) {
+        (Some(d), _) if !(0.0..=100.0).contains(&d) => {
+            return Err(user(format!("--max-accuracy-drop {d}: give points from 0 to 100")));
+        }
+        (Some(d), _) => Some(nnslim_passes::AccuracyFloor::MaxDrop(d)),
+        (_, Some(f)) if !(0.0..=1.0).contains(&f) => {
+            return Err(user(format!("--min-agreement {f}: give a fraction from 0 to 1")));
+        }
+        (_, Some(f)) => Some(nnslim_passes::AccuracyFloor::MinAgreement(f)),
+        (None, None) => None,
+    };
     let mut model = load_verified(&a.input, &a.input_shapes)?.model;
     let args = CompileArgs {
+        floor,
         calib: a.calib.as_ref(),
         validate_with: a.validate_with.as_ref(),
         seed: a.seed,

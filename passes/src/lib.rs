@@ -23,7 +23,7 @@ pub mod testing;
 
 pub use builtin::{FoldPass, default_opset};
 pub use error::PassError;
-pub use pass::{Changed, NoProgress, Pass, PassContext, Progress, Samples};
+pub use pass::{AccuracyFloor, Changed, NoProgress, Pass, PassContext, Progress, Samples};
 pub use pipeline::{Pipeline, PrintAfter, RunOptions, fidelity, run_batches};
 pub use registry::{PassArgs, PassInfo, Registry};
 #[cfg(test)]

@@ -36,6 +36,22 @@ pub trait Pass {
     /// Transforms the model. Passes take the whole model, not just the graph, because what they
     /// may emit depends on its opsets (and some passes must raise them).
     fn run(&mut self, model: &mut Model, cx: &mut PassContext<'_>) -> Result<Changed, PassError>;
+
+    /// Whether the pass needs calibration data (`PassContext::calib`); the CLI then supplies a
+    /// default data set or asks for `--calib`.
+    fn needs_calibration(&self) -> bool {
+        false
+    }
+}
+
+/// An accuracy floor that passes which trade accuracy for size must hold on the validation
+/// data (`--max-accuracy-drop`, `--min-agreement`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AccuracyFloor {
+    /// Top-1 accuracy may drop at most this many percentage points below the float model's.
+    MaxDrop(f64),
+    /// At least this fraction of top-1 predictions must agree with the float model's.
+    MinAgreement(f64),
 }
 
 /// Samples to run a model on: calibration data, validation data, or seeded random inputs.
@@ -100,6 +116,8 @@ pub struct PassContext<'a> {
     pub calib: Option<&'a Samples>,
     /// Validation samples (`--validate-with`), when given.
     pub validate: Option<&'a Samples>,
+    /// The accuracy floor to hold on `validate`, when asked for.
+    pub floor: Option<AccuracyFloor>,
     pub progress: &'a dyn Progress,
     details: serde_json::Map<String, serde_json::Value>,
     notes: Vec<String>,
@@ -113,6 +131,7 @@ impl<'a> PassContext<'a> {
             rng: Rng::new(seed),
             calib: None,
             validate: None,
+            floor: None,
             progress,
             details: serde_json::Map::new(),
             notes: Vec::new(),

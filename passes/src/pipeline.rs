@@ -28,6 +28,8 @@ pub struct RunOptions<'a> {
     pub calib: Option<&'a Samples>,
     /// Validation samples handed to the passes (e.g. for an accuracy floor).
     pub validate: Option<&'a Samples>,
+    /// The accuracy floor passes must hold on `validate`.
+    pub floor: Option<crate::AccuracyFloor>,
     /// Samples on which every row's fidelity is measured (the validation data, or seeded
     /// random inputs); `None` skips fidelity.
     pub fidelity: Option<&'a Samples>,
@@ -43,6 +45,7 @@ impl Default for RunOptions<'_> {
             seed: 0,
             calib: None,
             validate: None,
+            floor: None,
             fidelity: None,
             progress: &NoProgress,
             print_after: PrintAfter::Never,
@@ -78,6 +81,11 @@ impl Pipeline {
     pub fn push_labeled(&mut self, label: String, pass: Box<dyn Pass>) -> &mut Pipeline {
         self.steps.push(Step { label, pass });
         self
+    }
+
+    /// Whether any pass needs calibration data.
+    pub fn needs_calibration(&self) -> bool {
+        self.steps.iter().any(|s| s.pass.needs_calibration())
     }
 
     /// The pass names in order.
@@ -148,6 +156,7 @@ impl Pipeline {
             cx.seed = opts.seed;
             cx.calib = opts.calib;
             cx.validate = opts.validate;
+            cx.floor = opts.floor;
             let t = Instant::now();
             let changed = step
                 .pass

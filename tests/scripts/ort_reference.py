@@ -83,8 +83,9 @@ def accuracy(model, data):
     s = session(model)
     name = s.get_inputs()[0].name
     batch = s.get_inputs()[0].shape[0]
-    step = batch if isinstance(batch, int) and batch > 0 else 500
-    n = len(x) - len(x) % step
+    fixed = isinstance(batch, int) and batch > 0
+    step = batch if fixed else 500
+    n = len(x) - len(x) % step if fixed else len(x)
     pred = np.concatenate([s.run(None, {name: x[i : i + step]})[0].argmax(1) for i in range(0, n, step)])
     print(json.dumps({"correct": int((pred == y[:n]).sum()), "samples": int(n), "checker": checker,
                       "bytes": os.path.getsize(model)}))

@@ -174,6 +174,27 @@ pub struct CompileArgs<'a> {
     pub fidelity_runs: u64,
     pub print_after: PrintAfter,
     pub stop_after: Option<String>,
+    pub floor: Option<nnslim_passes::AccuracyFloor>,
+}
+
+/// The calibration data used when a pass needs some and `--calib` is not given: the first 256
+/// Fashion-MNIST training images, for models whose single input takes them.
+pub const DEFAULT_CALIB: &str = "fashion-mnist:train:256";
+
+fn takes_fashion_mnist(model: &Model) -> bool {
+    let inputs = real_inputs(model);
+    let [(_, ty)] = &inputs[..] else {
+        return false;
+    };
+    let Some(dims) = ty.shape() else {
+        return false;
+    };
+    dims.len() == 4
+        && ty.dtype() == Some(nnslim_ir::DType::F32)
+        && dims[1..]
+            .iter()
+            .zip([1, 28, 28])
+            .all(|(d, want)| matches!(d, Dim::Known(k) if *k == want))
 }
 
 /// Why a compile run failed.
@@ -200,12 +221,40 @@ pub fn compile(
     let user = CompileError::User;
     let calib = match args.calib {
         Some(s) => Some(load_samples(model, s).map_err(user)?),
+        None if pipeline.needs_calibration() => {
+            if !takes_fashion_mnist(model) {
+                return Err(CompileError::User(
+                    "a pass in the pipeline needs calibration data: give --calib SPEC \
+                     (e.g. FILE.npz with an array x of inputs)"
+                        .into(),
+                ));
+            }
+            let spec: DataSpec = DEFAULT_CALIB.parse().map_err(|e: crate::data::DataError| user(e.to_string()))?;
+            Some(load_samples(model, &spec).map_err(user)?)
+        }
         None => None,
     };
     let validate = match args.validate_with {
         Some(s) => Some(load_samples(model, s).map_err(user)?),
         None => None,
     };
+    if let Some(floor) = args.floor {
+        match &validate {
+            None => {
+                return Err(CompileError::User(
+                    "--max-accuracy-drop and --min-agreement are measured on --validate-with data: give it too"
+                        .into(),
+                ));
+            }
+            Some(v) if v.labels.is_none() && matches!(floor, nnslim_passes::AccuracyFloor::MaxDrop(_)) => {
+                return Err(CompileError::User(format!(
+                    "--max-accuracy-drop needs labelled --validate-with data; {} has no labels (use --min-agreement)",
+                    v.description
+                )));
+            }
+            Some(_) => {}
+        }
+    }
     let random = match &validate {
         None if args.fidelity_runs > 0 => {
             Some(random_samples(model, args.seed, args.fidelity_runs).map_err(user)?)
@@ -217,6 +266,7 @@ pub fn compile(
         seed: args.seed,
         calib: calib.as_ref(),
         validate: validate.as_ref(),
+        floor: args.floor,
         fidelity: validate.as_ref().or(random.as_ref()),
         progress: &progress,
         print_after: args.print_after.clone(),

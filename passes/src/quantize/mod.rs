@@ -7,14 +7,18 @@
 //! the mode and reports per quantized layer what it cost.
 
 mod blockwise;
+mod diagnose;
+pub mod qdq;
 pub mod calib;
 mod dynamic;
 mod half;
 mod kmeans;
 pub mod weights;
 
-use crate::{Changed, Pass, PassContext, PassError};
-use nnslim_ir::Model;
+use crate::{Changed, Pass, PassContext, PassError, Samples};
+use nnslim_ir::{Graph, Model};
+use qdq::QdqPlan;
+use std::collections::BTreeSet;
 use serde_json::json;
 
 pub use calib::{CalibMethod, Range};
@@ -91,9 +95,13 @@ impl Pass for QuantizePass {
         "quantize"
     }
 
+    fn needs_calibration(&self) -> bool {
+        self.options.mode == Mode::Static
+    }
+
     fn run(&mut self, model: &mut Model, cx: &mut PassContext<'_>) -> Result<Changed, PassError> {
         let layers = match &self.options.mode {
-            Mode::Static => crate::quantize::weights::not_yet("static int8")?,
+            Mode::Static => static_int8(model, &self.options, cx)?,
             Mode::Dynamic => dynamic::quantize_dynamic(model)?,
             Mode::WeightOnly { bits, block } => blockwise::weight_only(model, *bits, *block)?,
             Mode::Half { bf16 } => half::to_half(model, *bf16)?,
@@ -101,10 +109,136 @@ impl Pass for QuantizePass {
                 kmeans::cluster_weights(model, *k, *per_channel, &mut cx.rng)?
             }
         };
+        if !layers.is_empty() {
+            cx.note(format!(
+                "{:<28} {:<6} {:>9} {:>12} {:>12}",
+                "layer", "op", "params", "weight SQNR", "output SQNR"
+            ));
+        }
+        for l in &layers {
+            cx.note(format!(
+                "{:<28} {:<6} {:>9} {:>9.1} dB {:>12}",
+                l.layer,
+                l.op,
+                l.params,
+                l.weight_sqnr_db,
+                l.output_sqnr_db
+                    .map_or("-".to_string(), |s| format!("{s:.1} dB"))
+            ));
+        }
         cx.detail(
             "layers",
             json!(layers.iter().map(LayerReport::to_json).collect::<Vec<_>>()),
         );
         Ok(Changed::from(!layers.is_empty()))
     }
+}
+
+/// The first batches of `samples` holding at least `max` samples.
+fn first_samples(samples: &Samples, max: usize) -> Samples {
+    let mut out = Samples {
+        description: samples.description.clone(),
+        batches: Vec::new(),
+        labels: None,
+    };
+    let mut n = 0;
+    for b in &samples.batches {
+        if n >= max {
+            break;
+        }
+        n += b
+            .values()
+            .next()
+            .and_then(|v| v.as_tensor())
+            .and_then(|a| a.shape.first().copied())
+            .unwrap_or(1);
+        out.batches.push(b.clone());
+    }
+    out
+}
+
+/// Static int8: plan, calibrate, rank layers by sensitivity, hold the accuracy floor (keeping
+/// the most sensitive layers in float one at a time), apply, and measure per-layer output SQNR.
+fn static_int8(
+    model: &mut Model,
+    opts: &QuantizeOptions,
+    cx: &mut PassContext<'_>,
+) -> Result<Vec<LayerReport>, PassError> {
+    let unsupported = |message: String| PassError::Unsupported {
+        pass: "quantize".into(),
+        message,
+    };
+    let opset = crate::default_opset(model);
+    if opset < 13 {
+        return Err(unsupported(format!(
+            "static int8 writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13; \
+             the model imports opset {opset}"
+        )));
+    }
+    let calib = cx
+        .calib
+        .ok_or_else(|| unsupported("static int8 needs calibration data (--calib)".into()))?;
+    let samples = first_samples(calib, opts.max_samples);
+    let float = model.graph.clone();
+    let full = qdq::plan(&float, &BTreeSet::new())?;
+    if full.layers.is_empty() {
+        cx.note("no Conv, Gemm or MatMul with a constant f32 weight: nothing to quantize");
+        return Ok(Vec::new());
+    }
+    let ranges = qdq::calibrate_plan(&float, &full, &samples, &opts.calib, cx.progress)?;
+    let ranking = diagnose::sensitivity(&float, &full, &ranges, &samples, opts.signed_activations)?;
+    cx.detail(
+        "sensitivity",
+        json!(
+            ranking
+                .iter()
+                .map(|(l, s)| json!({"layer": l, "output_sqnr_db_alone": if s.is_finite() { json!(s) } else { json!(null) }}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    cx.note(format!(
+        "layers by output SQNR when quantized alone (most harmful first): {}",
+        ranking
+            .iter()
+            .map(|(l, s)| format!("{l} {s:.1} dB"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    let build = |keep: &BTreeSet<String>| -> Result<(Graph, QdqPlan, Vec<LayerReport>), PassError> {
+        let mut g = float.clone();
+        let p = qdq::plan(&g, keep)?;
+        let reports = qdq::apply(&mut g, &p, &ranges, opts.signed_activations)?;
+        Ok((g, p, reports))
+    };
+    let (mut g, mut p, mut reports) = build(&keep)?;
+    if let (Some(floor), Some(validate)) = (cx.floor, cx.validate) {
+        let float_out = crate::run_batches(&float, validate)?;
+        let mut steps = Vec::new();
+        loop {
+            let (ok, measured) = diagnose::holds(&float_out, &g, validate, floor)?;
+            steps.push(json!({"kept_float": keep.iter().collect::<Vec<_>>(), "measured": measured, "holds": ok}));
+            if ok {
+                break;
+            }
+            let Some((next, _)) = ranking.iter().find(|(l, _)| !keep.contains(l)) else {
+                cx.note("the accuracy floor does not hold even with every layer in float");
+                break;
+            };
+            keep.insert(next.clone());
+            (g, p, reports) = build(&keep)?;
+        }
+        cx.detail("floor_steps", json!(steps));
+        cx.note(match keep.is_empty() {
+            true => "accuracy floor holds with every layer quantized".to_string(),
+            false => format!(
+                "kept in float to hold the accuracy floor: {}",
+                keep.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    cx.detail("kept_float", json!(keep.iter().collect::<Vec<_>>()));
+    diagnose::layer_output_sqnr(&float, &g, &samples, &mut reports, &p)?;
+    model.graph = g;
+    Ok(reports)
 }
