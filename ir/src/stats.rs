@@ -17,7 +17,7 @@ pub struct GraphStats {
     /// Storage bytes of those parameters by element type.
     pub param_bytes: BTreeMap<DType, u64>,
     /// Estimated multiply-accumulates of one run, symbolic dims counted as 1
-    /// (Conv, ConvTranspose, Gemm, MatMul).
+    /// (Conv, ConvTranspose, Gemm, MatMul, and the integer ConvInteger and MatMulInteger).
     pub macs: u64,
     pub macs_by_op: BTreeMap<String, u64>,
     /// Nodes whose MACs could not be estimated (shapes not static), by label.
@@ -119,7 +119,7 @@ pub fn node_macs(g: &Graph, id: NodeId) -> Option<u64> {
     let output = Some(ValueId { node: id, slot: 0 });
     match &node.op {
         // out elements × (input channels per group × kernel elements) = out × |W| / C_out
-        Op::Conv(_) => {
+        Op::Conv(_) | Op::ConvInteger(_) => {
             let out = static_dims(g, output)?;
             let w = static_dims(g, input(1))?;
             product(&out)?.checked_mul(product(w.get(1..)?)?)
@@ -140,7 +140,7 @@ pub fn node_macs(g: &Graph, id: NodeId) -> Option<u64> {
             };
             product(&out)?.checked_mul(k)
         }
-        Op::MatMul => {
+        Op::MatMul | Op::MatMulInteger => {
             let out = static_dims(g, output)?;
             let a = static_dims(g, input(0))?;
             product(&out)?.checked_mul(*a.last()?)

@@ -19,6 +19,7 @@ mod layout;
 mod linalg;
 mod norm;
 mod pool;
+mod quant;
 mod reduce;
 mod resize;
 mod rnn;
@@ -114,6 +115,14 @@ pub enum Op {
     Dropout(Dropout),
     QuantizeLinear(QuantizeLinear),
     DequantizeLinear(DequantizeLinear),
+    /// `DynamicQuantizeLinear` (opset 11+): uint8 `y`, f32 `y_scale` and uint8 `y_zero_point`
+    /// from the input's range (widened to include 0).
+    DynamicQuantizeLinear,
+    /// `MatMulInteger` (opset 10+): int8/uint8 operands less their zero points, int32 result.
+    MatMulInteger,
+    /// `ConvInteger` (opset 10+): `Conv`'s attributes, int8/uint8 operands less their zero
+    /// points, int32 result, no bias.
+    ConvInteger(Conv),
 
     // Control flow and recurrence.
     /// `If`: the branches are nested graphs.
@@ -225,6 +234,8 @@ pub fn first_typed_opset(op_type: &str) -> Option<i64> {
         "Erf" | "Sign" | "Sinh" | "Cosh" | "Asinh" | "Acosh" | "Atanh" | "IsNaN" | "Where"
         | "ConstantOfShape" | "Scan" => 9,
         "Mod" | "ThresholdedRelu" | "IsInf" | "QuantizeLinear" | "DequantizeLinear" => 10,
+        "MatMulInteger" | "ConvInteger" => 10,
+        "DynamicQuantizeLinear" => 11,
         "Round" | "BitShift" | "Resize" | "Loop" => 11,
         "Celu" | "LessOrEqual" | "GreaterOrEqual" => 12,
         "HardSwish" => 14,
@@ -285,6 +296,9 @@ fn parse_typed(op_type: &str, opset: i64, r: &mut AttrReader<'_>) -> Result<Opti
         "Dropout" => Op::Dropout(Dropout::parse(opset, r)?),
         "QuantizeLinear" => Op::QuantizeLinear(QuantizeLinear::parse(opset, r)?),
         "DequantizeLinear" => Op::DequantizeLinear(DequantizeLinear::parse(opset, r)?),
+        "DynamicQuantizeLinear" => Op::DynamicQuantizeLinear,
+        "MatMulInteger" => Op::MatMulInteger,
+        "ConvInteger" => Op::ConvInteger(Conv::parse(r)?),
         "If" => Op::If(If::parse(r)?),
         "Loop" => Op::Loop(Loop::parse(r)?),
         "Scan" => Op::Scan(Scan::parse(r)?),
@@ -352,6 +366,9 @@ impl Op {
             Op::Dropout(_) => "Dropout",
             Op::QuantizeLinear(_) => "QuantizeLinear",
             Op::DequantizeLinear(_) => "DequantizeLinear",
+            Op::DynamicQuantizeLinear => "DynamicQuantizeLinear",
+            Op::MatMulInteger => "MatMulInteger",
+            Op::ConvInteger(_) => "ConvInteger",
             Op::If(_) => "If",
             Op::Loop(_) => "Loop",
             Op::Scan(_) => "Scan",
@@ -486,6 +503,8 @@ impl Op {
             Op::Dropout(d) => d.write(&mut w, opset)?,
             Op::QuantizeLinear(q) => q.write(&mut w, opset)?,
             Op::DequantizeLinear(d) => d.write(&mut w, opset)?,
+            Op::ConvInteger(c) => c.write(&mut w),
+            Op::DynamicQuantizeLinear | Op::MatMulInteger => {}
             Op::If(i) => i.write(&mut w),
             Op::Loop(l) => l.write(&mut w),
             Op::Scan(s) => s.write(&mut w),
@@ -557,6 +576,9 @@ impl Op {
             Op::Dropout(d) => d.infer(inputs, n)?,
             Op::QuantizeLinear(q) => q.infer(inputs)?,
             Op::DequantizeLinear(d) => d.infer(inputs)?,
+            Op::DynamicQuantizeLinear => quant::infer_dynamic_quantize(inputs)?,
+            Op::MatMulInteger => quant::infer_matmul_integer(inputs)?,
+            Op::ConvInteger(c) => quant::infer_conv_integer(c, inputs)?,
             Op::If(i) => i.infer(inputs)?,
             Op::Loop(l) => l.infer(inputs)?,
             Op::Scan(s) => s.infer(inputs)?,

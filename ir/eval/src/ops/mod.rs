@@ -62,7 +62,10 @@ pub fn eval(cx: &NodeCx<'_>, inputs: &[Option<&Value>]) -> Result<Vec<Value>, Ke
         | Op::BatchNormalization(_)
         | Op::Lrn(_)
         | Op::QuantizeLinear(_)
-        | Op::DequantizeLinear(_) => nn::eval(cx, inputs),
+        | Op::DequantizeLinear(_)
+        | Op::DynamicQuantizeLinear
+        | Op::MatMulInteger
+        | Op::ConvInteger(_) => nn::eval(cx, inputs),
         Op::Unary(_) | Op::Binary(_) | Op::Variadic(_) | Op::Where | Op::Clip(_) | Op::Cast(_) => {
             elementwise::eval(cx, inputs)
         }

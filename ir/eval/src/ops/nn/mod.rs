@@ -8,6 +8,7 @@
 mod conv;
 mod depthwise;
 mod geom;
+mod integer;
 mod matmul;
 mod minifloat;
 mod norm;
@@ -46,6 +47,12 @@ pub(crate) fn eval(cx: &NodeCx<'_>, inputs: &[Option<&Value>]) -> Result<Vec<Val
         Op::Lrn(l) => one(norm::lrn(l, inputs)?),
         Op::QuantizeLinear(q) => one(quant::quantize(q, inputs)?),
         Op::DequantizeLinear(d) => one(quant::dequantize(d, inputs)?),
+        Op::DynamicQuantizeLinear => integer::dynamic_quantize(inputs)?
+            .into_iter()
+            .map(Value::Tensor)
+            .collect(),
+        Op::MatMulInteger => one(integer::matmul_integer(inputs)?),
+        Op::ConvInteger(c) => one(integer::conv_integer(c, inputs)?),
         other => return unsupported(format!("{} is not an nn op", other.op_type())),
     })
 }
