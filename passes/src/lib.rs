@@ -20,6 +20,7 @@ pub mod report;
 pub mod rewrite;
 pub mod spec;
 pub mod testing;
+pub mod upgrade;
 
 pub use builtin::{FoldPass, default_opset};
 pub use error::PassError;

@@ -7,19 +7,19 @@
 //! the mode and reports per quantized layer what it cost.
 
 mod blockwise;
-mod diagnose;
-pub mod qdq;
 pub mod calib;
+mod diagnose;
 mod dynamic;
 mod half;
 mod kmeans;
+pub mod qdq;
 pub mod weights;
 
 use crate::{Changed, Pass, PassContext, PassError, Samples};
 use nnslim_ir::{Graph, Model};
 use qdq::QdqPlan;
-use std::collections::BTreeSet;
 use serde_json::json;
+use std::collections::BTreeSet;
 
 pub use calib::{CalibMethod, Range};
 
@@ -103,7 +103,13 @@ impl Pass for QuantizePass {
         let layers = match &self.options.mode {
             Mode::Static => static_int8(model, &self.options, cx)?,
             Mode::Dynamic => dynamic::quantize_dynamic(model)?,
-            Mode::WeightOnly { bits, block } => blockwise::weight_only(model, *bits, *block)?,
+            Mode::WeightOnly { bits, block } => {
+                let done = blockwise::weight_only_detailed(model, *bits, *block)?;
+                for n in done.notes {
+                    cx.note(n);
+                }
+                done.layers
+            }
             Mode::Half { bf16 } => half::to_half(model, *bf16)?,
             Mode::KMeans { k, per_channel } => {
                 kmeans::cluster_weights(model, *k, *per_channel, &mut cx.rng)?
@@ -170,10 +176,11 @@ fn static_int8(
     };
     let opset = crate::default_opset(model);
     if opset < 13 {
-        return Err(unsupported(format!(
-            "static int8 writes per-channel QuantizeLinear/DequantizeLinear, which need opset 13; \
-             the model imports opset {opset}"
-        )));
+        // Per-channel QuantizeLinear/DequantizeLinear need opset 13.
+        crate::upgrade::upgrade_opset(model, 13)?;
+        cx.note(format!(
+            "raised the model's opset from {opset} to 13 (per-channel QDQ)"
+        ));
     }
     let calib = cx
         .calib

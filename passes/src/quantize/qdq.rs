@@ -14,15 +14,13 @@
 //!
 //! Everything else stays float between a `DequantizeLinear` and the next `QuantizeLinear`.
 
+use super::LayerReport;
 use super::calib::{CalibMethod, Range, calibrate};
 use super::weights::{dequantize_per_channel, sqnr_db, symmetric_int8};
-use super::LayerReport;
-use crate::rewrite::Names;
+use crate::rewrite::{Names, remove_if_dead};
 use crate::{PassError, Progress, Samples};
 use nnslim_ir::op::{DequantizeLinear, QuantizeLinear};
-use nnslim_ir::{
-    DType, Graph, NewNode, NodeId, Op, Tensor, TensorData, ValueId, node_label,
-};
+use nnslim_ir::{DType, Graph, NewNode, NodeId, Op, Tensor, TensorData, ValueId, node_label};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A layer to quantize, identified by names (node ids do not survive removals).
@@ -209,6 +207,28 @@ pub fn plan(g: &Graph, keep: &BTreeSet<String>) -> Result<QdqPlan, PassError> {
 }
 
 impl QdqPlan {
+    /// Names of the float values whose ranges any plan with a subset of these layers needs
+    /// (every layer's input, and its output or the Relu fused after it): calibrating these
+    /// once serves the sensitivity scan and the accuracy-floor search.
+    pub fn candidate_values(&self) -> Vec<String> {
+        let fused: BTreeMap<&str, &str> = self
+            .fused
+            .iter()
+            .map(|(r, y)| (y.as_str(), r.as_str()))
+            .collect();
+        let mut v: Vec<String> = self.calibrated_values();
+        for l in &self.layers {
+            v.push(l.input.clone());
+            v.push(l.output.clone());
+            if let Some(r) = fused.get(l.output.as_str()) {
+                v.push(r.to_string());
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// Names of the float values whose ranges calibration must measure.
     pub fn calibrated_values(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -353,6 +373,12 @@ pub fn apply(
         .map(|(r, y)| (r.as_str(), y.as_str()))
         .collect();
     let resolve = |n: &str| renamed.get(n).copied().unwrap_or(n).to_string();
+    // The layer nodes, found before QDQ pairs take over graph-output names (only nodes are
+    // added from here on, so these ids stay valid).
+    let mut layer_nodes = Vec::new();
+    for layer in &plan.layers {
+        layer_nodes.push(find(g, &resolve(&layer.output))?.node);
+    }
     // 2. Activation parameters and QDQ pairs, in topological order.
     let mut qparams: BTreeMap<String, (ValueId, ValueId, f32)> = BTreeMap::new();
     let mut ids: Vec<(String, ValueId, Source)> = Vec::new();
@@ -363,10 +389,13 @@ pub fn apply(
     for (n, v, source) in ids {
         let (scale_v, zp_v, scale) = match &source {
             Source::Calibrated(from) => {
-                let r = ranges.get(from).copied().ok_or_else(|| PassError::Unsupported {
-                    pass: "quantize".into(),
-                    message: format!("no calibrated range for {from:?}"),
-                })?;
+                let r = ranges
+                    .get(from)
+                    .copied()
+                    .ok_or_else(|| PassError::Unsupported {
+                        pass: "quantize".into(),
+                        message: format!("no calibrated range for {from:?}"),
+                    })?;
                 let (scale, zp) = params(r, signed);
                 let sv = g.add_initializer(
                     names.fresh(&format!("{n}_scale")),
@@ -388,9 +417,8 @@ pub fn apply(
     }
     // 3. Weights and biases.
     let mut reports = Vec::new();
-    for layer in &plan.layers {
-        let y = find(g, &layer.output)?;
-        let id = y.node;
+    let mut replaced: Vec<String> = Vec::new();
+    for (layer, &id) in plan.layers.iter().zip(&layer_nodes) {
         let w = g.node(id).inputs()[1].expect("layers have a weight");
         let (wv, wd) = const_f32(g, Some(w)).ok_or_else(|| PassError::Unsupported {
             pass: "quantize".into(),
@@ -401,11 +429,15 @@ pub fn apply(
         let channels = scales.len();
         let wq = g.add_initializer(
             names.fresh(&format!("{wname}_quantized")),
-            Tensor::from_raw(DType::I8, wd.clone(), q.iter().map(|&x| x as u8).collect::<Vec<u8>>().into())
-                .map_err(|e| PassError::Unsupported {
-                    pass: "quantize".into(),
-                    message: format!("{wname}: {e}"),
-                })?,
+            Tensor::from_raw(
+                DType::I8,
+                wd.clone(),
+                q.iter().map(|&x| x as u8).collect::<Vec<u8>>().into(),
+            )
+            .map_err(|e| PassError::Unsupported {
+                pass: "quantize".into(),
+                message: format!("{wname}: {e}"),
+            })?,
         );
         let ws = g.add_initializer(
             names.fresh(&format!("{wname}_scale")),
@@ -425,6 +457,7 @@ pub fn apply(
             .named(names.fresh(&format!("{wname}_DequantizeLinear"))),
         )?;
         g.set_input(id, 1, Some(ValueId { node: wdq, slot: 0 }))?;
+        replaced.push(wname.clone());
         // Bias: int32 with scale s_x · s_w[c] when the input is quantized.
         let s_x = qparams.get(&resolve(&layer.input)).map(|p| p.2);
         if let (Some(s_x), Some(b)) = (s_x, g.node(id).inputs().get(2).copied().flatten())
@@ -436,7 +469,9 @@ pub fn apply(
                 .iter()
                 .zip(&bscale)
                 .flat_map(|(&x, &s)| {
-                    ((x as f64 / s as f64).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+                    ((x as f64 / s as f64)
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32)
                         .to_le_bytes()
                 })
                 .collect();
@@ -451,8 +486,12 @@ pub fn apply(
             );
             let bz = g.add_initializer(
                 names.fresh(&format!("{bname}_quantized_zero_point")),
-                Tensor::from_raw(DType::I32, vec![channels as i64], vec![0u8; channels * 4].into())
-                    .expect("zero points"),
+                Tensor::from_raw(
+                    DType::I32,
+                    vec![channels as i64],
+                    vec![0u8; channels * 4].into(),
+                )
+                .expect("zero points"),
             );
             let bdq = g.add_node(
                 NewNode::new(
@@ -463,6 +502,7 @@ pub fn apply(
                 .named(names.fresh(&format!("{bname}_DequantizeLinear"))),
             )?;
             g.set_input(id, 2, Some(ValueId { node: bdq, slot: 0 }))?;
+            replaced.push(bname);
         }
         let back = dequantize_per_channel(&q, &scales, &wd, layer.weight_axis);
         reports.push(LayerReport {
@@ -474,6 +514,14 @@ pub fn apply(
             weight_sqnr_db: sqnr_db(&wv, &back),
             output_sqnr_db: None,
         });
+    }
+    // The float weights and biases go unless something else still reads them.
+    for n in replaced {
+        if let Some(v) = g.find_value(&n)
+            && matches!(g.node(v.node).op, Op::Initializer(_))
+        {
+            remove_if_dead(g, v.node)?;
+        }
     }
     Ok(reports)
 }
@@ -501,11 +549,102 @@ pub fn calibrate_plan(
     method: &CalibMethod,
     progress: &dyn Progress,
 ) -> Result<BTreeMap<String, Range>, PassError> {
-    let wanted = p.calibrated_values();
+    let wanted = p.candidate_values();
     let ids: Vec<ValueId> = wanted.iter().filter_map(|n| g.find_value(n)).collect();
     let got = calibrate(g, samples, &ids, method, progress)?;
     Ok(got
         .into_iter()
         .map(|(v, r)| (g.value(v).name.clone(), r))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnslim_ir::text::parse_model;
+
+    const CNN: &str = r#"model ir_version=8 opsets=[""=13]
+graph "cnn" {
+  input %x: f32[N,1,8,8]
+  const %w1: f32[4,1,3,3] = random(seed=1, scale=0.5)
+  const %b1: f32[4] = [0.1, -0.1, 0.2, 0.0]
+  const %w2: f32[3,16] = random(seed=2, scale=0.5)
+  const %b2: f32[3] = [0.0, 0.1, 0.2]
+  %c = Conv(%x, %w1, %b1) {kernel_shape=[3,3]}
+  %r = Relu(%c)
+  %p = MaxPool(%r) {kernel_shape=[3,3], strides=[3,3]}
+  %f = Flatten(%p) {axis=1}
+  %y = Gemm(%f, %w2, %b2) {transB=1}
+  output %y
+}
+"#;
+
+    #[test]
+    fn plans_relu_fusion_and_shared_parameters() {
+        let g = parse_model(CNN).unwrap().graph;
+        let p = plan(&g, &BTreeSet::new()).unwrap();
+        assert_eq!(
+            p.layers
+                .iter()
+                .map(|l| l.label.as_str())
+                .collect::<Vec<_>>(),
+            ["<c>", "<y>"]
+        );
+        assert_eq!(p.fused, [("r".to_string(), "c".to_string())]);
+        assert_eq!(
+            p.tensors,
+            [
+                ("x".to_string(), Source::Calibrated("x".into())),
+                ("c".to_string(), Source::Calibrated("r".into())),
+                ("p".to_string(), Source::SharedWith("c".into())),
+                ("f".to_string(), Source::SharedWith("p".into())),
+                ("y".to_string(), Source::Calibrated("y".into())),
+            ]
+        );
+        assert_eq!(p.calibrated_values(), ["r", "x", "y"]);
+    }
+
+    #[test]
+    fn quantized_graph_runs_close_to_the_float_one() {
+        let m = parse_model(CNN).unwrap();
+        let float = m.graph.clone();
+        let mut g = m.graph.clone();
+        let p = plan(&g, &BTreeSet::new()).unwrap();
+        let ranges: BTreeMap<String, Range> = [
+            ("x", Range { min: 0.0, max: 1.0 }),
+            ("r", Range { min: 0.0, max: 3.0 }),
+            (
+                "y",
+                Range {
+                    min: -4.0,
+                    max: 4.0,
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(n, r)| (n.to_string(), r))
+        .collect();
+        let reports = apply(&mut g, &p, &ranges, false).unwrap();
+        nnslim_ir::verify(&g).unwrap();
+        assert_eq!(reports.len(), 2);
+        let ops = nnslim_ir::stats::graph_stats(&g).ops;
+        assert_eq!(ops.get("Relu"), None, "the Relu is fused");
+        assert_eq!(ops["QuantizeLinear"], 5);
+        // 5 activations + 2 weights + 2 biases.
+        assert_eq!(
+            ops["DequantizeLinear"],
+            9,
+            "{}",
+            nnslim_ir::text::print_graph(&g, 13)
+        );
+        assert_eq!(g.value(g.outputs()[0]).name, "y");
+        let inputs = crate::testing::random_inputs(&float, 3).unwrap();
+        let want = crate::testing::run(&float, &inputs).unwrap();
+        let got = crate::testing::run(&g, &inputs).unwrap();
+        let (a, b) = (
+            want[0].as_tensor().unwrap().to_f32_vec().unwrap(),
+            got[0].as_tensor().unwrap().to_f32_vec().unwrap(),
+        );
+        assert!(sqnr_db(&a, &b) > 20.0, "{a:?} vs {b:?}");
+    }
 }
