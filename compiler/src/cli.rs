@@ -462,11 +462,15 @@ fn compile_command(
         .map_err(|e| user(format!("--print-after/--stop-after: {e}")))?;
     let floor = match (a.max_accuracy_drop, a.min_agreement) {
         (Some(d), _) if !(0.0..=100.0).contains(&d) => {
-            return Err(user(format!("--max-accuracy-drop {d}: give points from 0 to 100")));
+            return Err(user(format!(
+                "--max-accuracy-drop {d}: give points from 0 to 100"
+            )));
         }
         (Some(d), _) => Some(nnslim_passes::AccuracyFloor::MaxDrop(d)),
         (_, Some(f)) if !(0.0..=1.0).contains(&f) => {
-            return Err(user(format!("--min-agreement {f}: give a fraction from 0 to 1")));
+            return Err(user(format!(
+                "--min-agreement {f}: give a fraction from 0 to 1"
+            )));
         }
         (_, Some(f)) => Some(nnslim_passes::AccuracyFloor::MinAgreement(f)),
         (None, None) => None,

@@ -4,7 +4,7 @@
 
 use crate::npy::{Npz, read_npy_file};
 use flate2::read::GzDecoder;
-use nnslim_eval::{Array, Data};
+use nnslim_eval::Array;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -134,22 +134,7 @@ impl Samples {
 
 /// Rows `range` of an array (along the first axis).
 pub fn slice_rows(a: &Array, range: Range<usize>) -> Array {
-    let row: usize = a.shape.iter().skip(1).product();
-    let (lo, hi) = (range.start * row, range.end * row);
-    let mut shape = a.shape.clone();
-    if let Some(first) = shape.first_mut() {
-        *first = range.len();
-    }
-    let data = nnslim_eval::for_numeric!(&a.data, v => {
-        let v: Vec<_> = v[lo..hi].to_vec();
-        v.into()
-    }, other => match other {
-        Data::Bool(v) => Data::Bool(v[lo..hi].to_vec()),
-        Data::Str(v) => Data::Str(v[lo..hi].to_vec()),
-        Data::Packed(d, b) => Data::Packed(*d, b.clone()),
-        _ => unreachable!("for_numeric covers the numeric variants"),
-    });
-    Array { shape, data }
+    a.slice_rows(range)
 }
 
 /// Loads the data a spec names.

@@ -1,6 +1,7 @@
 //! nnslim: facade library of the ONNX model compiler — the ONNX frontend and the driver behind
 //! the `nnslim` binary — re-exporting the IR, passes and backends.
 
+pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod data;

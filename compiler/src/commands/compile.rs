@@ -229,7 +229,9 @@ pub fn compile(
                         .into(),
                 ));
             }
-            let spec: DataSpec = DEFAULT_CALIB.parse().map_err(|e: crate::data::DataError| user(e.to_string()))?;
+            let spec: DataSpec = DEFAULT_CALIB
+                .parse()
+                .map_err(|e: crate::data::DataError| user(e.to_string()))?;
             Some(load_samples(model, &spec).map_err(user)?)
         }
         None => None,
@@ -246,7 +248,10 @@ pub fn compile(
                         .into(),
                 ));
             }
-            Some(v) if v.labels.is_none() && matches!(floor, nnslim_passes::AccuracyFloor::MaxDrop(_)) => {
+            Some(v)
+                if v.labels.is_none()
+                    && matches!(floor, nnslim_passes::AccuracyFloor::MaxDrop(_)) =>
+            {
                 return Err(CompileError::User(format!(
                     "--max-accuracy-drop needs labelled --validate-with data; {} has no labels (use --min-agreement)",
                     v.description

@@ -281,6 +281,26 @@ impl Array {
         })
     }
 
+    /// Rows `range` of the first axis (the whole array for a rank-0 or packed one).
+    pub fn slice_rows(&self, range: std::ops::Range<usize>) -> Array {
+        let row: usize = self.shape.iter().skip(1).product();
+        let (lo, hi) = (range.start * row, range.end * row);
+        let mut shape = self.shape.clone();
+        if let Some(first) = shape.first_mut() {
+            *first = range.len();
+        }
+        let data = crate::for_numeric!(&self.data, v => {
+            let v: Vec<_> = v[lo..hi].to_vec();
+            v.into()
+        }, other => match other {
+            Data::Bool(v) => Data::Bool(v[lo..hi].to_vec()),
+            Data::Str(v) => Data::Str(v[lo..hi].to_vec()),
+            Data::Packed(..) => return self.clone(),
+            _ => unreachable!("for_numeric covers the numeric variants"),
+        });
+        Array { shape, data }
+    }
+
     /// The array of an IR tensor (dense or strings).
     pub fn from_tensor(t: &Tensor) -> Result<Array, ArrayError> {
         t.check()?;

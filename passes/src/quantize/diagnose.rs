@@ -11,14 +11,41 @@ use nnslim_eval::{Plan, Value};
 use nnslim_ir::Graph;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// At most this many calibration batches are used for the per-layer measurements.
-const DIAGNOSIS_BATCHES: usize = 4;
+/// The per-layer measurements use at most this many calibration samples: enough to rank
+/// layers and estimate SQNR, cheap enough to repeat once per layer.
+const DIAGNOSIS_SAMPLES: usize = 32;
 
-/// The first few batches of `samples`.
+/// The first `DIAGNOSIS_SAMPLES` samples (whole batches, the last one cut).
 fn head(samples: &Samples) -> Samples {
+    let mut batches = Vec::new();
+    let mut left = DIAGNOSIS_SAMPLES;
+    for b in &samples.batches {
+        if left == 0 {
+            break;
+        }
+        let rows = b
+            .values()
+            .filter_map(Value::as_tensor)
+            .filter_map(|a| a.shape.first().copied())
+            .min()
+            .unwrap_or(1);
+        let take = rows.min(left);
+        let cut: HashMap<String, Value> = b
+            .iter()
+            .map(|(k, v)| {
+                let v = match v.as_tensor() {
+                    Some(a) if take < rows && a.rank() > 0 => Value::Tensor(a.slice_rows(0..take)),
+                    _ => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        batches.push(cut);
+        left -= take;
+    }
     Samples {
         description: samples.description.clone(),
-        batches: samples.batches.iter().take(DIAGNOSIS_BATCHES).cloned().collect(),
+        batches,
         labels: None,
     }
 }

@@ -42,7 +42,13 @@ pub fn symmetric_int8(w: &[f32], dims: &[i64], axis: usize) -> (Vec<i8>, Vec<f32
     }
     let scales: Vec<f32> = max
         .iter()
-        .map(|&m| if m > 0.0 && m.is_finite() { m / 127.0 } else { 1.0 })
+        .map(|&m| {
+            if m > 0.0 && m.is_finite() {
+                m / 127.0
+            } else {
+                1.0
+            }
+        })
         .collect();
     let mut q = vec![0i8; w.len()];
     for o in 0..outer {

@@ -175,6 +175,9 @@ pub(super) fn quantize(
         Some(z) => Layout::new(&x.shape, &z.shape, op.axis, op.block_size, "y_zero_point")?,
         None => Layout::Tensor,
     };
+    if let Some(a) = quantize_f32_per_tensor(op, x, scale, zp, out, layout, zp_layout) {
+        return Ok(a);
+    }
     let xv = values_of(x, "x")?;
     let sv = values_of(scale, "y_scale")?;
     let zv = zp.map(|z| values_of(z, "y_zero_point")).transpose()?;
@@ -256,6 +259,41 @@ pub(super) fn quantize(
     Ok(Array::new(x.shape.clone(), data).expect("shape"))
 }
 
+/// The common case of static int8 (f32 data, one f32 scale, an 8-bit zero point) without the
+/// general path's f64 copies: the same arithmetic (f32 division, ties to even, clamp).
+fn quantize_f32_per_tensor(
+    op: &QuantizeLinear,
+    x: &Array,
+    scale: &Array,
+    zp: Option<&Array>,
+    out: DType,
+    layout: Layout,
+    zp_layout: Layout,
+) -> Option<Array> {
+    if !matches!((layout, zp_layout), (Layout::Tensor, Layout::Tensor))
+        || !matches!(op.precision, None | Some(DType::F32))
+    {
+        return None;
+    }
+    let (Data::F32(xv), Data::F32(sv)) = (&x.data, &scale.data) else {
+        return None;
+    };
+    let s = *sv.first()?;
+    let z = match zp.map(|z| &z.data) {
+        None => 0.0,
+        Some(Data::U8(v)) => f32::from(*v.first()?),
+        Some(Data::I8(v)) => f32::from(*v.first()?),
+        Some(_) => return None,
+    };
+    let q = |v: f32, lo: f32, hi: f32| ((v / s).round_ties_even() + z).clamp(lo, hi);
+    let data = match out {
+        DType::U8 => Data::U8(xv.iter().map(|&v| q(v, 0.0, 255.0) as u8).collect()),
+        DType::I8 => Data::I8(xv.iter().map(|&v| q(v, -128.0, 127.0) as i8).collect()),
+        _ => return None,
+    };
+    Array::new(x.shape.clone(), data).ok()
+}
+
 /// `DequantizeLinear`: `y = (x - zero_point) * scale`.
 pub(super) fn dequantize(
     op: &DequantizeLinear,
@@ -269,6 +307,9 @@ pub(super) fn dequantize(
         Some(z) => Layout::new(&x.shape, &z.shape, op.axis, op.block_size, "x_zero_point")?,
         None => Layout::Tensor,
     };
+    if let Some(a) = dequantize_int_to_f32(op, x, scale, zp, layout, zp_layout) {
+        return Ok(a);
+    }
     let xv = values_of(x, "x")?;
     let sv = values_of(scale, "x_scale")?;
     // Float8 zero points must be zero (and the float4 one is ignored, as in the reference).
@@ -292,4 +333,76 @@ pub(super) fn dequantize(
         d => return unsupported(format!("DequantizeLinear to {d}")),
     };
     Ok(Array::new(x.shape.clone(), data).expect("shape"))
+}
+
+/// The common case of dequantizing 8/32-bit integers to f32 per tensor or per axis, without
+/// the general path's f64 copies: `(x - zp) as f32 * scale`, exact in the subtraction as there.
+fn dequantize_int_to_f32(
+    op: &DequantizeLinear,
+    x: &Array,
+    scale: &Array,
+    zp: Option<&Array>,
+    layout: Layout,
+    zp_layout: Layout,
+) -> Option<Array> {
+    if !matches!(op.output_dtype, None | Some(DType::F32))
+        || matches!(layout, Layout::Blocked { .. })
+    {
+        return None;
+    }
+    let Data::F32(sv) = &scale.data else {
+        return None;
+    };
+    let ints = |d: &Data| -> Option<Vec<i64>> {
+        Some(match d {
+            Data::U8(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Data::I8(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Data::I32(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            _ => return None,
+        })
+    };
+    let zv = match zp {
+        Some(z) => Some(ints(&z.data)?),
+        None => None,
+    };
+    let y: Vec<f32> = match &x.data {
+        Data::U8(v) => deq(
+            v.iter().map(|&x| i64::from(x)),
+            sv,
+            zv.as_deref(),
+            layout,
+            zp_layout,
+        ),
+        Data::I8(v) => deq(
+            v.iter().map(|&x| i64::from(x)),
+            sv,
+            zv.as_deref(),
+            layout,
+            zp_layout,
+        ),
+        Data::I32(v) => deq(
+            v.iter().map(|&x| i64::from(x)),
+            sv,
+            zv.as_deref(),
+            layout,
+            zp_layout,
+        ),
+        _ => return None,
+    };
+    Array::new(x.shape.clone(), Data::F32(y)).ok()
+}
+
+fn deq(
+    x: impl Iterator<Item = i64>,
+    sv: &[f32],
+    zv: Option<&[i64]>,
+    layout: Layout,
+    zp_layout: Layout,
+) -> Vec<f32> {
+    x.enumerate()
+        .map(|(i, v)| {
+            let z = zv.map_or(0, |z| z[zp_layout.index(i)]);
+            (v - z) as f32 * sv[layout.index(i)]
+        })
+        .collect()
 }
