@@ -54,13 +54,27 @@ pub enum DataError {
 /// Inputs and optional labels.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// `[N, ...]`: one sample per row of the first axis.
+    /// `[N, ...]`: one sample per row of the first axis. With `pixel_scale`, u8 values that
+    /// stand for `value * pixel_scale` (images stay one byte per pixel until used).
     pub x: Array,
     /// Class labels, one per sample.
     pub y: Option<Vec<i64>>,
+    /// Set when `x` holds u8 pixels: the f32 input is `pixel * pixel_scale`.
+    pub pixel_scale: Option<f32>,
 }
 
 impl Dataset {
+    /// The inputs as the model takes them (u8 pixels decoded to f32).
+    pub fn inputs(&self) -> std::borrow::Cow<'_, Array> {
+        match (self.pixel_scale, &self.x.data) {
+            (Some(s), nnslim_eval::Data::U8(v)) => std::borrow::Cow::Owned(Array::f32(
+                self.x.shape.clone(),
+                v.iter().map(|&p| f32::from(p) * s).collect(),
+            )),
+            _ => std::borrow::Cow::Borrowed(&self.x),
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.x.shape.first().copied().unwrap_or(0)
@@ -179,6 +193,7 @@ pub fn load(spec: &DataSpec) -> Result<Dataset, DataError> {
             Ok(Dataset {
                 x: slice_rows(&x, range),
                 y,
+                pixel_scale: None,
             })
         }
         DataSpec::Npy { path, samples } => {
@@ -188,6 +203,7 @@ pub fn load(spec: &DataSpec) -> Result<Dataset, DataError> {
             Ok(Dataset {
                 x: slice_rows(&x, range),
                 y: None,
+                pixel_scale: None,
             })
         }
     }
@@ -293,10 +309,15 @@ fn fashion_mnist(
         });
     }
     let y = read_rows(&mut rl, 1, &range, &labels)?;
-    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     Ok(Dataset {
-        x: Array::f32(vec![range.len(), 1, h, w], x),
+        x: Array::new(vec![range.len(), 1, h, w], nnslim_eval::Data::U8(pixels)).map_err(|e| {
+            DataError::File {
+                path: images.display().to_string(),
+                message: e.to_string(),
+            }
+        })?,
         y: Some(y.iter().map(|&l| l as i64).collect()),
+        pixel_scale: Some(1.0 / 255.0),
     })
 }
 

@@ -24,7 +24,7 @@ pub mod upgrade;
 
 pub use builtin::{FoldPass, default_opset};
 pub use error::PassError;
-pub use pass::{AccuracyFloor, Changed, NoProgress, Pass, PassContext, Progress, Samples};
+pub use pass::{AccuracyFloor, Batch, Changed, NoProgress, Pass, PassContext, Progress, Samples};
 pub use pipeline::{Pipeline, PrintAfter, RunOptions, fidelity, run_batches};
 pub use registry::{PassArgs, PassInfo, Registry};
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! validation samples, a progress reporter, and a place for its report details.
 
 use crate::PassError;
-use nnslim_eval::Value;
+use nnslim_eval::{Array, Data, Value};
 use nnslim_ir::{Model, Rng};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Whether a pass changed the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,30 +56,156 @@ pub enum AccuracyFloor {
     MinAgreement(f64),
 }
 
+/// One batch of samples: input values by graph-input name, either held as they are or kept as
+/// 8-bit rows and decoded to f32 when used (image data sets stay one byte per pixel in memory,
+/// so thousands of calibration or validation images cost little).
+#[derive(Clone, Debug)]
+pub struct Batch(BatchData);
+
+#[derive(Clone, Debug)]
+enum BatchData {
+    Values(HashMap<String, Value>),
+    Bytes {
+        input: String,
+        /// Shape of the decoded batch (rows first).
+        shape: Vec<usize>,
+        raw: Arc<Vec<u8>>,
+        /// Offset of the batch's first byte in `raw`.
+        start: usize,
+        scale: f32,
+    },
+}
+
+impl From<HashMap<String, Value>> for Batch {
+    fn from(v: HashMap<String, Value>) -> Batch {
+        Batch(BatchData::Values(v))
+    }
+}
+
+impl Batch {
+    /// `rows` rows of `row_shape` bytes each from `raw[start..]` for `input`, decoded as
+    /// `byte as f32 * scale`.
+    pub fn bytes(
+        input: String,
+        rows: usize,
+        row_shape: &[usize],
+        raw: Arc<Vec<u8>>,
+        start: usize,
+        scale: f32,
+    ) -> Batch {
+        let mut shape = vec![rows];
+        shape.extend_from_slice(row_shape);
+        Batch(BatchData::Bytes {
+            input,
+            shape,
+            raw,
+            start,
+            scale,
+        })
+    }
+
+    /// The input values, decoded if needed.
+    pub fn values(&self) -> Cow<'_, HashMap<String, Value>> {
+        match &self.0 {
+            BatchData::Values(v) => Cow::Borrowed(v),
+            BatchData::Bytes {
+                input,
+                shape,
+                raw,
+                start,
+                scale,
+            } => {
+                let n: usize = shape.iter().product();
+                let end = (start + n).min(raw.len());
+                let x: Vec<f32> = raw[(*start).min(end)..end]
+                    .iter()
+                    .map(|&b| f32::from(b) * scale)
+                    .collect();
+                let a = Array::new(shape.clone(), Data::F32(x))
+                    .unwrap_or_else(|_| Array::f32(vec![0], Vec::new()));
+                Cow::Owned(HashMap::from([(input.clone(), Value::Tensor(a))]))
+            }
+        }
+    }
+
+    /// Samples in the batch (the first axis of its first input).
+    pub fn rows(&self) -> usize {
+        match &self.0 {
+            BatchData::Values(v) => v
+                .values()
+                .filter_map(Value::as_tensor)
+                .filter_map(|a| a.shape.first().copied())
+                .min()
+                .unwrap_or(0),
+            BatchData::Bytes { shape, .. } => shape.first().copied().unwrap_or(0),
+        }
+    }
+
+    /// The first `n` samples of the batch.
+    pub fn head(&self, n: usize) -> Batch {
+        if n >= self.rows() {
+            return self.clone();
+        }
+        match &self.0 {
+            BatchData::Values(v) => Batch(BatchData::Values(
+                v.iter()
+                    .map(|(k, v)| {
+                        let v = match v.as_tensor() {
+                            Some(a) if a.rank() > 0 => Value::Tensor(a.slice_rows(0..n)),
+                            _ => v.clone(),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )),
+            BatchData::Bytes {
+                input,
+                shape,
+                raw,
+                start,
+                scale,
+            } => Batch::bytes(input.clone(), n, &shape[1..], raw.clone(), *start, *scale),
+        }
+    }
+}
+
 /// Samples to run a model on: calibration data, validation data, or seeded random inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Samples {
     /// What the samples are (a data spec, or "8 random inputs (seed 0)"), for reports.
     pub description: String,
-    /// Batches of inputs, by graph-input name; each batch holds one or more samples.
-    pub batches: Vec<HashMap<String, Value>>,
+    /// Batches of inputs; each batch holds one or more samples.
+    pub batches: Vec<Batch>,
     /// Class labels of all samples in batch order, when the data has them.
     pub labels: Option<Vec<i64>>,
 }
 
 impl Samples {
-    /// How many samples there are (the first axis of the first input of every batch).
+    /// How many samples there are.
     pub fn len(&self) -> usize {
-        self.batches
-            .iter()
-            .map(|b| {
-                b.values()
-                    .next()
-                    .and_then(Value::as_tensor)
-                    .and_then(|a| a.shape.first().copied())
-                    .unwrap_or(0)
-            })
-            .sum()
+        self.batches.iter().map(Batch::rows).sum()
+    }
+
+    /// The first `n` samples (whole batches, the last one cut).
+    pub fn head(&self, n: usize) -> Samples {
+        let mut batches = Vec::new();
+        let mut left = n;
+        for b in &self.batches {
+            if left == 0 {
+                break;
+            }
+            let take = b.rows().min(left);
+            batches.push(b.head(take));
+            left -= take;
+        }
+        Samples {
+            description: self.description.clone(),
+            batches,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| l[..(n - left).min(l.len())].to_vec()),
+        }
     }
 
     /// True when there are no samples.

@@ -234,7 +234,10 @@ pub fn run_batches(g: &Graph, samples: &Samples) -> Result<Vec<Vec<Value>>, Pass
     samples
         .batches
         .par_iter()
-        .map(|b| plan.run(b, &HashMap::new()).map_err(PassError::from))
+        .map(|b| {
+            plan.run(&b.values(), &HashMap::new())
+                .map_err(PassError::from)
+        })
         .collect()
 }
 

@@ -91,7 +91,7 @@ fn samples(rows: usize) -> Samples {
     );
     Samples {
         description: "test rows".into(),
-        batches: vec![HashMap::from([("x".to_string(), Value::Tensor(x))])],
+        batches: vec![HashMap::from([("x".to_string(), Value::Tensor(x))]).into()],
         labels: Some(vec![0; rows]),
     }
 }

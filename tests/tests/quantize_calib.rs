@@ -28,17 +28,16 @@ fn samples(model: &Model, spec: &str) -> Samples {
 }
 
 /// The first `n` training images in batches of `batch` rows (the last one may be shorter).
-/// `samples_for` cannot be used for this: it makes batches of 256 for a dynamic batch dim and
-/// drops the samples that do not fill the last one (so 100 samples give none).
 fn batched(n: usize, batch: usize) -> Samples {
     let spec = format!("fashion-mnist:train:{n}");
     let parsed = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
     let data = nnslim::data::load(&parsed).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let x = data.inputs();
     let batches = (0..data.len())
         .step_by(batch)
         .map(|s| {
-            let rows = nnslim::data::slice_rows(&data.x, s..(s + batch).min(data.len()));
-            HashMap::from([("input".to_string(), Value::Tensor(rows))])
+            let rows = nnslim::data::slice_rows(&x, s..(s + batch).min(data.len()));
+            HashMap::from([("input".to_string(), Value::Tensor(rows))]).into()
         })
         .collect();
     Samples {
@@ -115,7 +114,9 @@ fn seed_cnn_ranges_are_finite_ordered_and_nested() {
         .iter()
         .flat_map(|b| {
             b.values()
-                .flat_map(|v| v.as_tensor()?.as_f32().map(<[f32]>::to_vec))
+                .values()
+                .filter_map(|v| v.as_tensor()?.as_f32().map(<[f32]>::to_vec))
+                .collect::<Vec<_>>()
         })
         .flatten()
         .collect();

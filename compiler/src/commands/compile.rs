@@ -6,7 +6,9 @@ use crate::exec::real_inputs;
 use indicatif::{ProgressBar, ProgressStyle};
 use nnslim_eval::Value;
 use nnslim_ir::{Dim, Model};
-use nnslim_passes::{PassError, Pipeline, PrintAfter, Progress, Registry, RunOptions, Samples};
+use nnslim_passes::{
+    Batch, PassError, Pipeline, PrintAfter, Progress, Registry, RunOptions, Samples,
+};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
@@ -45,11 +47,13 @@ pub fn output_format(path: &Path) -> Result<OutputFormat, String> {
     }
 }
 
-/// Samples per batch for data whose batch dim is dynamic.
-const DYNAMIC_BATCH: usize = 256;
+/// Samples per batch for data whose batch dim is dynamic: small enough that activation memory
+/// stays bounded (it, not the number of samples, decides peak memory), large enough to batch.
+const DYNAMIC_BATCH: usize = 64;
 
 /// Turns a data set into batches for the model's single input. A static batch dim fixes the
-/// batch size (samples that do not fill a last batch are dropped); a dynamic one uses 256.
+/// batch size (samples that do not fill a last batch are dropped); a dynamic one uses batches
+/// of `DYNAMIC_BATCH` (the last one may be shorter).
 pub fn samples_for(model: &Model, data: &Dataset, description: String) -> Result<Samples, String> {
     let inputs = real_inputs(model);
     let [(name, ty)] = &inputs[..] else {
@@ -68,7 +72,9 @@ pub fn samples_for(model: &Model, data: &Dataset, description: String) -> Result
         Some(Dim::Known(b)) if *b > 0 => *b as usize,
         _ => DYNAMIC_BATCH,
     };
-    let full = n - n % batch;
+    let fixed = matches!(ty.shape().and_then(|s| s.first()), Some(Dim::Known(b)) if *b > 0);
+    // A fixed batch size drops the samples that do not fill a last batch.
+    let full = if fixed { n - n % batch } else { n };
     if full == 0 {
         return Err(format!(
             "{description}: {n} samples do not fill one batch of {batch} (the model's input {name:?} has a fixed batch size)"
@@ -88,15 +94,37 @@ pub fn samples_for(model: &Model, data: &Dataset, description: String) -> Result
             ));
         }
     }
-    let batches = (0..full)
-        .step_by(batch)
-        .map(|s| {
-            HashMap::from([(
-                name.clone(),
-                Value::Tensor(slice_rows(&data.x, s..s + batch)),
-            )])
-        })
-        .collect();
+    let row: usize = data.x.shape.iter().skip(1).product();
+    let batches = match (data.pixel_scale, &data.x.data) {
+        (Some(scale), nnslim_eval::Data::U8(pixels)) => {
+            // One shared copy of the pixels; each batch decodes its rows when it runs.
+            let raw = std::sync::Arc::new(pixels.clone());
+            (0..full)
+                .step_by(batch)
+                .map(|s| {
+                    let rows = batch.min(full - s);
+                    Batch::bytes(
+                        name.clone(),
+                        rows,
+                        &data.x.shape[1..],
+                        raw.clone(),
+                        s * row,
+                        scale,
+                    )
+                })
+                .collect()
+        }
+        _ => (0..full)
+            .step_by(batch)
+            .map(|s| {
+                HashMap::from([(
+                    name.clone(),
+                    Value::Tensor(slice_rows(&data.x, s..(s + batch).min(full))),
+                )])
+                .into()
+            })
+            .collect(),
+    };
     Ok(Samples {
         description: if full < n {
             format!("{description} ({full} of {n} samples: batches of {batch})")
@@ -120,7 +148,7 @@ pub fn random_samples(model: &Model, seed: u64, runs: u64) -> Result<Samples, St
             let a = nnslim_eval::random_input(name, ty, s)?;
             b.insert(name.clone(), Value::Tensor(a));
         }
-        batches.push(b);
+        batches.push(b.into());
     }
     Ok(Samples {
         description: format!("{runs} seeded random inputs (seed {seed})"),

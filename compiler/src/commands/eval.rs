@@ -50,7 +50,9 @@ pub fn eval(
     let tick = |k: usize| bar.inc(k as u64);
     let outputs = |m: &Model| -> Result<(Vec<f32>, usize), String> {
         let runner = Runner::new(m, batch).map_err(|e| e.to_string())?;
-        let outs = runner.run_all(&data.x, &tick).map_err(|e| e.to_string())?;
+        let outs = runner
+            .run_all(&data.inputs(), &tick)
+            .map_err(|e| e.to_string())?;
         rows_f32(&outs).map_err(|e| e.to_string())
     };
     let (out, width) = outputs(model)?;

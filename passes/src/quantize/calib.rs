@@ -88,7 +88,7 @@ pub fn collect(
                 .par_iter()
                 .map(|batch| {
                     let mut part = acc.empty_like();
-                    plan.run_hooked(batch, &HashMap::new(), &mut |v, value| {
+                    plan.run_hooked(&batch.values(), &HashMap::new(), &mut |v, value| {
                         part.observe(v, value)
                     })?;
                     Ok(part)
@@ -878,7 +878,7 @@ graph "g" {
                 let x: Vec<f32> = (0..n * 16)
                     .map(|k| (2.0 * r.unit_f32() - 1.0) * (1.0 + (start + k / 16) as f32 / 10.0))
                     .collect();
-                HashMap::from([("x".to_string(), Value::Tensor(Array::f32(vec![n, 16], x)))])
+                HashMap::from([("x".to_string(), Value::Tensor(Array::f32(vec![n, 16], x)))]).into()
             })
             .collect();
         Samples {
@@ -902,7 +902,7 @@ graph "g" {
             .batches
             .iter()
             .flat_map(|b| {
-                b["x"]
+                b.values()["x"]
                     .as_tensor()
                     .and_then(Array::as_f32)
                     .unwrap_or(&[])

@@ -15,38 +15,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// layers and estimate SQNR, cheap enough to repeat once per layer.
 const DIAGNOSIS_SAMPLES: usize = 32;
 
-/// The first `DIAGNOSIS_SAMPLES` samples (whole batches, the last one cut).
+/// The first `DIAGNOSIS_SAMPLES` samples, without labels.
 fn head(samples: &Samples) -> Samples {
-    let mut batches = Vec::new();
-    let mut left = DIAGNOSIS_SAMPLES;
-    for b in &samples.batches {
-        if left == 0 {
-            break;
-        }
-        let rows = b
-            .values()
-            .filter_map(Value::as_tensor)
-            .filter_map(|a| a.shape.first().copied())
-            .min()
-            .unwrap_or(1);
-        let take = rows.min(left);
-        let cut: HashMap<String, Value> = b
-            .iter()
-            .map(|(k, v)| {
-                let v = match v.as_tensor() {
-                    Some(a) if take < rows && a.rank() > 0 => Value::Tensor(a.slice_rows(0..take)),
-                    _ => v.clone(),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        batches.push(cut);
-        left -= take;
-    }
     Samples {
-        description: samples.description.clone(),
-        batches,
         labels: None,
+        ..samples.head(DIAGNOSIS_SAMPLES)
     }
 }
 
@@ -84,7 +57,7 @@ fn capture(
     let mut out = Vec::new();
     for b in &samples.batches {
         let mut seen = BTreeMap::new();
-        plan.run_hooked(b, &HashMap::new(), &mut |v, value| {
+        plan.run_hooked(&b.values(), &HashMap::new(), &mut |v, value| {
             let n = &g.value(v).name;
             if names.contains(n) {
                 seen.insert(n.clone(), value.clone());

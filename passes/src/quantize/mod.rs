@@ -15,7 +15,7 @@ mod kmeans;
 pub mod qdq;
 pub mod weights;
 
-use crate::{Changed, Pass, PassContext, PassError, Samples};
+use crate::{Changed, Pass, PassContext, PassError};
 use nnslim_ir::{Graph, Model};
 use qdq::QdqPlan;
 use serde_json::json;
@@ -140,29 +140,6 @@ impl Pass for QuantizePass {
     }
 }
 
-/// The first batches of `samples` holding at least `max` samples.
-fn first_samples(samples: &Samples, max: usize) -> Samples {
-    let mut out = Samples {
-        description: samples.description.clone(),
-        batches: Vec::new(),
-        labels: None,
-    };
-    let mut n = 0;
-    for b in &samples.batches {
-        if n >= max {
-            break;
-        }
-        n += b
-            .values()
-            .next()
-            .and_then(|v| v.as_tensor())
-            .and_then(|a| a.shape.first().copied())
-            .unwrap_or(1);
-        out.batches.push(b.clone());
-    }
-    out
-}
-
 /// Static int8: plan, calibrate, rank layers by sensitivity, hold the accuracy floor (keeping
 /// the most sensitive layers in float one at a time), apply, and measure per-layer output SQNR.
 fn static_int8(
@@ -185,7 +162,7 @@ fn static_int8(
     let calib = cx
         .calib
         .ok_or_else(|| unsupported("static int8 needs calibration data (--calib)".into()))?;
-    let samples = first_samples(calib, opts.max_samples);
+    let samples = calib.head(opts.max_samples);
     let float = model.graph.clone();
     let full = qdq::plan(&float, &BTreeSet::new())?;
     if full.layers.is_empty() {

@@ -201,7 +201,7 @@ pub fn plan(g: &Graph, keep: &BTreeSet<String>) -> Result<QdqPlan, PassError> {
             (at, v.slot, name(v), sources[&v].clone())
         })
         .collect();
-    items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    items.sort_by_key(|a| (a.0, a.1));
     p.tensors = items.into_iter().map(|(_, _, n, s)| (n, s)).collect();
     Ok(p)
 }
