@@ -2,7 +2,7 @@
 
 use crate::{Array, ArrayError};
 use nnslim_ir::{Graph, NodeId, Op, ValueId, node_label};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A runtime value.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +89,65 @@ pub struct Plan<'g> {
     consts: HashMap<ValueId, Value>,
     /// How many times each value is read (node inputs; graph outputs count as one more).
     reads: HashMap<ValueId, usize>,
+    /// Nodes computed once by `Plan::new` because they read only constants (e.g. the
+    /// `DequantizeLinear` of a quantized weight); their outputs are in `consts`.
+    precomputed: HashSet<NodeId>,
+}
+
+/// Evaluates, once, every node that reads only constants (not initializers a caller may
+/// override as inputs), so repeated runs do not redo it. Nodes whose kernel fails are left to
+/// run time, where the error is reported in context.
+fn precompute(
+    g: &Graph,
+    order: &[NodeId],
+    consts: &mut HashMap<ValueId, Value>,
+) -> HashSet<NodeId> {
+    let mut done = HashSet::new();
+    let outer = HashMap::new();
+    for &id in order {
+        let node = g.node(id);
+        let op = &node.op;
+        let eligible = !op.is_source()
+            && !op.is_opaque()
+            && op.subgraphs().is_empty()
+            && node.captures().is_empty()
+            && !matches!(op, Op::Dropout(_))
+            && (!node.inputs().is_empty() || matches!(op, Op::Constant(_)))
+            && node
+                .inputs()
+                .iter()
+                .flatten()
+                .all(|v| consts.contains_key(v) && !g.is_input(v.node));
+        if !eligible {
+            continue;
+        }
+        let outs = {
+            let args: Vec<Option<&Value>> = node
+                .inputs()
+                .iter()
+                .map(|v| v.as_ref().and_then(|v| consts.get(v)))
+                .collect();
+            let cx = crate::ops::NodeCx {
+                graph: g,
+                node: id,
+                outer: &outer,
+            };
+            crate::ops::eval(&cx, &args)
+        };
+        if let Ok(outs) = outs {
+            for (slot, value) in outs.into_iter().enumerate() {
+                consts.insert(
+                    ValueId {
+                        node: id,
+                        slot: slot as u32,
+                    },
+                    value,
+                );
+            }
+            done.insert(id);
+        }
+    }
+    done
 }
 
 impl<'g> Plan<'g> {
@@ -118,11 +177,13 @@ impl<'g> Plan<'g> {
         for v in graph.outputs() {
             *reads.entry(*v).or_default() += 1;
         }
+        let precomputed = precompute(graph, &order, &mut consts);
         Ok(Plan {
             graph,
             order,
             consts,
             reads,
+            precomputed,
         })
     }
 
@@ -197,6 +258,7 @@ impl<'g> Plan<'g> {
                     env.insert(out0, (*v).clone());
                     continue;
                 }
+                _ if self.precomputed.contains(&id) => continue,
                 _ => {}
             }
             let get = |v: &ValueId| env.get(v).or_else(|| self.consts.get(v));

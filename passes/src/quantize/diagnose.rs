@@ -79,8 +79,11 @@ pub fn layer_output_sqnr(
 ) -> Result<(), PassError> {
     let s = head(samples);
     let names: BTreeSet<String> = p.layers.iter().map(|l| l.output.clone()).collect();
-    let want = capture(float, &s, &names)?;
-    let got = capture(quantized, &s, &names)?;
+    let (want, got) = rayon::join(
+        || capture(float, &s, &names),
+        || capture(quantized, &s, &names),
+    );
+    let (want, got) = (want?, got?);
     for (r, l) in reports.iter_mut().zip(&p.layers) {
         let pick = |runs: &[BTreeMap<String, Value>]| -> Vec<Vec<Value>> {
             runs.iter()
@@ -101,18 +104,23 @@ pub fn sensitivity(
     samples: &Samples,
     signed: bool,
 ) -> Result<Vec<(String, f64)>, PassError> {
+    use rayon::prelude::*;
     let s = head(samples);
     let want = run_batches(float, &s)?;
     let all: BTreeSet<String> = p.layers.iter().map(|l| l.label.clone()).collect();
-    let mut out = Vec::new();
-    for l in &p.layers {
-        let mut keep = all.clone();
-        keep.remove(&l.label);
-        let mut g = float.clone();
-        let only = plan(&g, &keep)?;
-        apply(&mut g, &only, ranges, signed)?;
-        out.push((l.label.clone(), sqnr(&run_batches(&g, &s)?, &want)));
-    }
+    // One model per layer, each quantizing only that layer: independent, so in parallel.
+    let mut out = p
+        .layers
+        .par_iter()
+        .map(|l| {
+            let mut keep = all.clone();
+            keep.remove(&l.label);
+            let mut g = float.clone();
+            let only = plan(&g, &keep)?;
+            apply(&mut g, &only, ranges, signed)?;
+            Ok((l.label.clone(), sqnr(&run_batches(&g, &s)?, &want)))
+        })
+        .collect::<Result<Vec<_>, PassError>>()?;
     out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     Ok(out)
 }
