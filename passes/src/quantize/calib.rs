@@ -232,15 +232,44 @@ impl Calibrator {
     }
 }
 
+/// Min and max of `xs` in eight independent lanes (vectorizes), or `None` when an element is
+/// NaN or infinite (`x * 0` is then NaN) or `xs` is empty.
+fn lanes_min_max(xs: &[f32]) -> Option<(f32, f32)> {
+    let (mut lo, mut hi, mut z) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8], [0f32; 8]);
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
+            hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
+            z[i] += c[i] * 0.0;
+        }
+    }
+    for (i, &x) in rest.iter().enumerate() {
+        lo[i] = if x < lo[i] { x } else { lo[i] };
+        hi[i] = if x > hi[i] { x } else { hi[i] };
+        z[i] += x * 0.0;
+    }
+    let lo = lo.into_iter().fold(f32::INFINITY, f32::min);
+    let hi = hi.into_iter().fold(f32::NEG_INFINITY, f32::max);
+    (z.iter().all(|&v| v == 0.0) && !xs.is_empty()).then_some((lo, hi))
+}
+
 impl ValueStats {
     fn add(&mut self, xs: &[f32]) {
         self.seen = true;
-        let (mut lo, mut hi, mut finite) = (f32::INFINITY, f32::NEG_INFINITY, 0usize);
-        for &x in xs {
-            let ok = x.abs() < f32::INFINITY;
-            finite += usize::from(ok);
-            lo = if ok && x < lo { x } else { lo };
-            hi = if ok && x > hi { x } else { hi };
+        let (mut lo, mut hi, mut finite) = match lanes_min_max(xs) {
+            Some((lo, hi)) => (lo, hi, xs.len()),
+            None => (f32::INFINITY, f32::NEG_INFINITY, 0usize),
+        };
+        if finite != xs.len() {
+            // Some element is NaN or infinite: the exact, slower loop.
+            for &x in xs {
+                let ok = x.abs() < f32::INFINITY;
+                finite += usize::from(ok);
+                lo = if ok && x < lo { x } else { lo };
+                hi = if ok && x > hi { x } else { hi };
+            }
         }
         self.min = self.min.min(lo);
         self.max = self.max.max(hi);
@@ -590,6 +619,20 @@ mod tests {
 
     fn bin_width(s: &ValueStats) -> f64 {
         pow2(s.hist.as_ref().and_then(|h| h.exp).expect("histogram"))
+    }
+
+    #[test]
+    fn lane_min_max_matches_a_scalar_scan_and_refuses_non_finite() {
+        let xs: Vec<f32> = (0..37).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+        let lo = xs.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(lanes_min_max(&xs), Some((lo, hi)));
+        assert_eq!(lanes_min_max(&[]), None);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut v = xs.clone();
+            v[20] = bad;
+            assert_eq!(lanes_min_max(&v), None, "{bad}");
+        }
     }
 
     #[test]
