@@ -73,7 +73,7 @@ fn register_quantize(r: &mut Registry) {
     .option("activations", "uint8|int8 (default uint8)")
     .option(
         "samples",
-        "at most this many calibration samples (default 256)",
+        "use at most this many of the --calib samples (default: all; without --calib, the first 256 Fashion-MNIST training images)",
     );
     r.register(info, |a| {
         let err = |m: &str| PassError::Options {
@@ -129,7 +129,7 @@ fn register_quantize(r: &mut Registry) {
                 mode,
                 calib,
                 signed_activations: a.choice("activations", "uint8", &["uint8", "int8"])? == "int8",
-                max_samples: a.integer("samples", 256, 1, 1 << 24)? as usize,
+                max_samples: a.integer("samples", 1 << 24, 1, 1 << 24)? as usize,
             },
         }))
     })

@@ -80,7 +80,7 @@ pub struct QuantizeOptions {
     pub calib: CalibMethod,
     /// Activations as uint8 (default) or int8.
     pub signed_activations: bool,
-    /// At most this many calibration samples are used.
+    /// At most this many calibration samples are used (default: all given).
     pub max_samples: usize,
 }
 
