@@ -21,8 +21,6 @@ struct Cli {
     command: Command,
 }
 
-// Parsed once per process: the size difference between commands does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show what a model is made of: inputs and outputs, opsets, op counts, parameters and
@@ -139,58 +137,7 @@ enum Command {
     /// The output format follows OUT's extension (.onnx). Fidelity is measured on the
     /// --validate-with data (accuracy too when it has labels), else on seeded random inputs.
     /// Run `nnslim passes` to list the passes and their options.
-    Compile {
-        /// The ONNX model to read.
-        input: PathBuf,
-        /// Where to write the result (atomically; the extension picks the format: .onnx).
-        #[arg(short = 'o', long = "output", value_name = "OUT")]
-        output: PathBuf,
-        /// The pipeline: `name(arg, key=value, ...)` items separated by commas, e.g.
-        /// `fold,prune(ratio=0.5)`. Every name and option is checked before anything runs.
-        #[arg(long, value_name = "SPEC", default_value = "fold")]
-        passes: String,
-        /// Calibration data for passes that need it (fashion-mnist:train:256, FILE.npz, ...).
-        #[arg(long, value_name = "SPEC")]
-        calib: Option<DataSpec>,
-        /// Validation data: fidelity (and accuracy, with labels) is measured on it after every
-        /// pass. Keep it apart from the data accuracy is finally reported on.
-        #[arg(long, value_name = "SPEC")]
-        validate_with: Option<DataSpec>,
-        /// Fix an input's shape, e.g. `--input-shape input=1,1,28,28` (repeat per input).
-        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
-        input_shapes: Vec<InputShape>,
-        /// Also write the report as JSON (atomically).
-        #[arg(long, value_name = "FILE.json")]
-        report: Option<PathBuf>,
-        /// Print the model as text IR after the named pass (repeatable) or after `all`.
-        #[arg(long = "print-after", value_name = "PASS|all")]
-        print_after: Vec<String>,
-        /// Stop after the named pass (the rest of the pipeline is skipped).
-        #[arg(long, value_name = "PASS")]
-        stop_after: Option<String>,
-        /// Seed for everything random (random fidelity inputs, sampling in passes).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Without --validate-with, fidelity is measured on this many seeded random inputs
-        /// (0: not measured).
-        #[arg(long, value_name = "N", default_value_t = 4)]
-        fidelity_runs: u64,
-        /// Store initializers of at least BYTES bytes in OUT.data beside OUT (0 = all).
-        #[arg(long, value_name = "BYTES")]
-        external_data_threshold: Option<u64>,
-        /// Do not print the summary table.
-        #[arg(long, short = 'q')]
-        quiet: bool,
-        /// Accuracy floor for passes that trade accuracy for size (quantize keeps the most
-        /// sensitive layers in float until it holds): top-1 accuracy on the labelled
-        /// --validate-with data may drop at most PTS percentage points.
-        #[arg(long, value_name = "PTS", conflicts_with = "min_agreement")]
-        max_accuracy_drop: Option<f64>,
-        /// Accuracy floor as agreement: at least FRACTION (0..1) of top-1 predictions on the
-        /// --validate-with data must match the original model's.
-        #[arg(long, value_name = "FRACTION")]
-        min_agreement: Option<f64>,
-    },
+    Compile(Box<CompileCommand>),
     /// List the passes a pipeline spec can name, with their options.
     Passes,
 }
@@ -342,42 +289,7 @@ fn run(cli: Cli, registry: &Registry, out: &mut dyn Write) -> Result<(), Failure
                 .map_err(|e| Failure::User(e.into()))?;
             Ok(())
         }
-        Command::Compile {
-            input,
-            output,
-            passes,
-            calib,
-            validate_with,
-            input_shapes,
-            report,
-            print_after,
-            stop_after,
-            seed,
-            fidelity_runs,
-            external_data_threshold,
-            quiet,
-            max_accuracy_drop,
-            min_agreement,
-        } => {
-            let args = CompileCommand {
-                input,
-                output,
-                passes,
-                calib,
-                validate_with,
-                input_shapes,
-                report,
-                print_after,
-                stop_after,
-                seed,
-                fidelity_runs,
-                external_data_threshold,
-                quiet,
-                max_accuracy_drop,
-                min_agreement,
-            };
-            compile_command(&args, registry, out)
-        }
+        Command::Compile(args) => compile_command(&args, registry, out),
         Command::Passes => print(
             out,
             &format!("passes (use in --passes):\n{}", registry.help()),
@@ -415,21 +327,57 @@ fn load_verified(
 }
 
 /// The arguments of `compile`.
+#[derive(clap::Args, Debug)]
 struct CompileCommand {
+    /// The ONNX model to read.
     input: PathBuf,
+    /// Where to write the result (atomically; the extension picks the format: .onnx).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: PathBuf,
+    /// The pipeline: `name(arg, key=value, ...)` items separated by commas, e.g.
+    /// `fold,prune(ratio=0.5)`. Every name and option is checked before anything runs.
+    #[arg(long, value_name = "SPEC", default_value = "fold")]
     passes: String,
+    /// Calibration data for passes that need it (fashion-mnist:train:256, FILE.npz, ...).
+    #[arg(long, value_name = "SPEC")]
     calib: Option<DataSpec>,
+    /// Validation data: fidelity (and accuracy, with labels) is measured on it after every
+    /// pass. Keep it apart from the data accuracy is finally reported on.
+    #[arg(long, value_name = "SPEC")]
     validate_with: Option<DataSpec>,
+    /// Fix an input's shape, e.g. `--input-shape input=1,1,28,28` (repeat per input).
+    #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
     input_shapes: Vec<InputShape>,
+    /// Also write the report as JSON (atomically).
+    #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
+    /// Print the model as text IR after the named pass (repeatable) or after `all`.
+    #[arg(long = "print-after", value_name = "PASS|all")]
     print_after: Vec<String>,
+    /// Stop after the named pass (the rest of the pipeline is skipped).
+    #[arg(long, value_name = "PASS")]
     stop_after: Option<String>,
+    /// Seed for everything random (random fidelity inputs, sampling in passes).
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Without --validate-with, fidelity is measured on this many seeded random inputs
+    /// (0: not measured).
+    #[arg(long, value_name = "N", default_value_t = 4)]
     fidelity_runs: u64,
+    /// Store initializers of at least BYTES bytes in OUT.data beside OUT (0 = all).
+    #[arg(long, value_name = "BYTES")]
     external_data_threshold: Option<u64>,
+    /// Do not print the summary table.
+    #[arg(long, short = 'q')]
     quiet: bool,
+    /// Accuracy floor for passes that trade accuracy for size (quantize keeps the most
+    /// sensitive layers in float until it holds): top-1 accuracy on the labelled
+    /// --validate-with data may drop at most PTS percentage points.
+    #[arg(long, value_name = "PTS", conflicts_with = "min_agreement")]
     max_accuracy_drop: Option<f64>,
+    /// Accuracy floor as agreement: at least FRACTION (0..1) of top-1 predictions on the
+    /// --validate-with data must match the original model's.
+    #[arg(long, value_name = "FRACTION")]
     min_agreement: Option<f64>,
 }
 

@@ -2,7 +2,7 @@
 //! redirecting the readers of a value while keeping the graph's interface (output names) intact.
 
 use crate::PassError;
-use nnslim_ir::{DType, Graph, NodeId, Op, Tensor, TensorData, ValueId, node_label};
+use nnslim_ir::{DType, Graph, NewNode, NodeId, Op, Tensor, TensorData, ValueId, node_label};
 use std::collections::HashSet;
 
 /// Hands out value names not yet used anywhere in a graph (its subgraphs included).
@@ -85,20 +85,12 @@ pub fn redirect(
     }
     // Subgraphs read outer values by name through captures, which `replace_all_uses` does not
     // move, and renaming a captured value would break the subgraph's reference.
-    let captured = |g: &Graph, v: ValueId| g.node_ids().any(|n| g.node(n).captures().contains(&v));
-    if captured(g, old) {
+    if !redirect_possible(g, &captured_values(g), old, new) {
         return Ok(false);
     }
     if !g.outputs().contains(&old) {
         g.replace_all_uses(old, new)?;
         return Ok(true);
-    }
-    let new_is_interface = g.node(new.node).op.is_source()
-        || g.outputs().contains(&new)
-        || g.is_input(new.node)
-        || captured(g, new);
-    if new_is_interface {
-        return Ok(false);
     }
     let info = g.value(old).clone();
     let placeholder = names.fresh(&format!("{}.replaced", info.name));
@@ -113,6 +105,61 @@ pub fn redirect(
         g.declare(new, declared);
     }
     Ok(true)
+}
+
+/// Values read by a subgraph of some node (captures): their readers cannot be moved.
+pub fn captured_values(g: &Graph) -> HashSet<ValueId> {
+    g.node_ids()
+        .flat_map(|id| g.node(id).captures().to_vec())
+        .collect()
+}
+
+/// Whether [`redirect`] would move the readers of `old` to `new` (`captured`: the values
+/// subgraphs read).
+pub fn redirect_possible(
+    g: &Graph,
+    captured: &HashSet<ValueId>,
+    old: ValueId,
+    new: ValueId,
+) -> bool {
+    if old == new || captured.contains(&old) {
+        return false;
+    }
+    if !g.outputs().contains(&old) {
+        return true;
+    }
+    let interface =
+        g.node(new.node).op.is_source() || g.outputs().contains(&new) || g.is_input(new.node);
+    !interface && !captured.contains(&new)
+}
+
+/// Adds a node (`op` on `inputs`, named `node_name`) whose single output replaces `old`: it
+/// takes `old`'s name, declared type and doc, every reader of `old` (graph outputs included)
+/// reads it, and `old` is renamed to a fresh name until its node is removed. The caller makes
+/// sure no subgraph captures `old`.
+pub fn replace_value(
+    g: &mut Graph,
+    names: &mut Names,
+    old: ValueId,
+    node_name: &str,
+    op: Op,
+    inputs: Vec<Option<ValueId>>,
+) -> Result<ValueId, PassError> {
+    let info = g.value(old).clone();
+    let temp = names.fresh(&format!("{}.replaced", info.name));
+    let id = g.add_node(NewNode::new(op, inputs, vec![temp.clone()]).named(node_name))?;
+    let new = ValueId { node: id, slot: 0 };
+    g.value_mut(old).name = temp;
+    let nv = g.value_mut(new);
+    nv.name = info.name;
+    nv.doc_string = info.doc_string;
+    nv.metadata_props = info.metadata_props;
+    nv.in_value_info = info.in_value_info;
+    if let Some(declared) = info.declared {
+        g.declare(new, declared);
+    }
+    g.replace_all_uses(old, new)?;
+    Ok(new)
 }
 
 /// Removes `id` if none of its outputs is read any more. Returns whether it was removed.

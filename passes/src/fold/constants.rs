@@ -4,12 +4,12 @@
 
 use super::FoldCx;
 use crate::PassError;
-use crate::rewrite::{Names, static_shape};
+use crate::rewrite::{Names, captured_values, static_shape};
 use nnslim_eval::ops::{NodeCx, eval};
 use nnslim_eval::{Array, Value};
 use nnslim_ir::op::ConstantForm;
 use nnslim_ir::{Dim, Graph, NodeId, Op, Tensor, TensorData, ValueId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Inputs with at most this many elements make a node "shape-like": it folds even when its
 /// result is larger than its inputs (`ConstantOfShape`; `Range`, `Expand` once they are typed).
@@ -220,13 +220,6 @@ fn evaluate(g: &Graph, cx: &FoldCx, id: NodeId) -> Option<Vec<Option<Tensor>>> {
         .collect()
 }
 
-/// Values that a subgraph of some node captures (their readers cannot be redirected).
-fn captured_values(g: &Graph) -> BTreeSet<ValueId> {
-    g.node_ids()
-        .flat_map(|id| g.node(id).captures().to_vec())
-        .collect()
-}
-
 /// Replaces node `id` by initializers holding `tensors` (one per output slot; unnamed outputs
 /// are skipped). Each initializer takes over its output's name, readers (graph outputs too),
 /// declared type, doc string and metadata. Returns `false` (changing nothing) when a named
@@ -234,7 +227,7 @@ fn captured_values(g: &Graph) -> BTreeSet<ValueId> {
 fn materialize(
     g: &mut Graph,
     names: &mut Names,
-    captured: &BTreeSet<ValueId>,
+    captured: &HashSet<ValueId>,
     id: NodeId,
     tensors: Vec<Option<Tensor>>,
 ) -> Result<bool, PassError> {

@@ -3,10 +3,10 @@
 
 use super::FoldCx;
 use crate::PassError;
-use crate::rewrite::{Names, redirect, remove_if_dead};
+use crate::rewrite::{Names, captured_values, redirect, remove_if_dead};
 use nnslim_ir::{DType, Graph, NodeId, Op, TensorData, ValueId};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
@@ -25,10 +25,7 @@ use std::hash::{Hash, Hasher};
 ///   values captured by a subgraph are not merged away.
 pub fn eliminate_common(g: &mut Graph, _cx: &FoldCx) -> Result<bool, PassError> {
     let mut names = Names::of(g);
-    let captured: BTreeSet<ValueId> = g
-        .node_ids()
-        .flat_map(|id| g.node(id).captures().to_vec())
-        .collect();
+    let captured = captured_values(g);
     let initializers = merge_initializers(g, &captured)?;
     let nodes = merge_nodes(g, &mut names, &captured)?;
     Ok(initializers || nodes)
@@ -45,7 +42,7 @@ struct NodeKey {
 fn merge_nodes(
     g: &mut Graph,
     names: &mut Names,
-    captured: &BTreeSet<ValueId>,
+    captured: &HashSet<ValueId>,
 ) -> Result<bool, PassError> {
     let mut seen: BTreeMap<NodeKey, Vec<NodeId>> = BTreeMap::new();
     let mut changed = false;
@@ -153,7 +150,7 @@ impl std::fmt::Write for HashWriter {
 
 /// Readers of duplicate dense initializers move to the first copy; the copies are removed.
 /// Only initializers sharing element type and dims with another one are fingerprinted.
-fn merge_initializers(g: &mut Graph, captured: &BTreeSet<ValueId>) -> Result<bool, PassError> {
+fn merge_initializers(g: &mut Graph, captured: &HashSet<ValueId>) -> Result<bool, PassError> {
     let mut groups: BTreeMap<(DType, Vec<i64>), Vec<ValueId>> = BTreeMap::new();
     for v in g.initializers() {
         if let Op::Initializer(t) = &g.node(v.node).op

@@ -2,9 +2,8 @@
 //! bias Add becomes one Gemm, and a 2-D Transpose feeding a Gemm becomes its transA/transB.
 
 use super::FoldCx;
-use super::layout::{captured_values, replace_value};
 use crate::PassError;
-use crate::rewrite::{self, Names};
+use crate::rewrite::{self, Names, captured_values, replace_value};
 use nnslim_ir::op::{Binary, Gemm};
 use nnslim_ir::{DType, Dim, Graph, NodeId, Op, ValueId};
 

@@ -4,10 +4,9 @@
 
 use super::FoldCx;
 use crate::PassError;
-use crate::rewrite::{self, Names};
+use crate::rewrite::{self, Names, captured_values, redirect_possible, replace_value};
 use nnslim_ir::op::{Reshape, Transpose};
-use nnslim_ir::{Graph, NewNode, NodeId, Op, Tensor, ValueId};
-use std::collections::HashSet;
+use nnslim_ir::{Graph, NodeId, Op, Tensor, ValueId};
 
 /// Merges consecutive layout ops:
 ///
@@ -208,7 +207,7 @@ fn apply(g: &mut Graph, cx: &FoldCx, m: Match) -> Result<(), PassError> {
         } => {
             let node_name = g.node(outer.node).name.clone();
             let replaced = match &perm {
-                None => redirect_value(g, &mut names, outer, x)?,
+                None => rewrite::redirect(g, &mut names, outer, x)?,
                 Some(_) => false,
             };
             if !replaced {
@@ -277,77 +276,6 @@ fn remove_chain_if_dead(g: &mut Graph, mut v: ValueId) -> Result<(), PassError> 
         }
     }
     Ok(())
-}
-
-/// Values read by a subgraph of some node (captures): their readers cannot be moved.
-pub(super) fn captured_values(g: &Graph) -> HashSet<ValueId> {
-    g.node_ids()
-        .flat_map(|id| g.node(id).captures().to_vec())
-        .collect()
-}
-
-/// Whether [`redirect_value`] would move the readers of `old` to `new` (`captured`: the values
-/// subgraphs read).
-pub(super) fn redirect_possible(
-    g: &Graph,
-    captured: &HashSet<ValueId>,
-    old: ValueId,
-    new: ValueId,
-) -> bool {
-    if old == new || captured.contains(&old) {
-        return false;
-    }
-    if !g.outputs().contains(&old) {
-        return true;
-    }
-    let interface =
-        g.node(new.node).op.is_source() || g.outputs().contains(&new) || g.is_input(new.node);
-    !interface && !captured.contains(&new)
-}
-
-/// [`rewrite::redirect`] that also refuses when a subgraph reads `old` (captures are not moved)
-/// or, when `new` would take over a graph output's name, when a subgraph reads `new` by its
-/// current name.
-pub(super) fn redirect_value(
-    g: &mut Graph,
-    names: &mut Names,
-    old: ValueId,
-    new: ValueId,
-) -> Result<bool, PassError> {
-    let captured = captured_values(g);
-    if captured.contains(&old) || (g.outputs().contains(&old) && captured.contains(&new)) {
-        return Ok(false);
-    }
-    rewrite::redirect(g, names, old, new)
-}
-
-/// Adds a node (`op` on `inputs`, named `node_name`) whose single output replaces `old`: it
-/// takes `old`'s name, declared type and doc, every reader of `old` (graph outputs included)
-/// reads it, and `old` is renamed to a fresh name until its node is removed. The caller makes
-/// sure no subgraph captures `old`.
-pub(super) fn replace_value(
-    g: &mut Graph,
-    names: &mut Names,
-    old: ValueId,
-    node_name: &str,
-    op: Op,
-    inputs: Vec<Option<ValueId>>,
-) -> Result<ValueId, PassError> {
-    let info = g.value(old).clone();
-    let temp = names.fresh(&format!("{}.replaced", info.name));
-    let id = g.add_node(NewNode::new(op, inputs, vec![temp.clone()]).named(node_name))?;
-    let new = ValueId { node: id, slot: 0 };
-    g.value_mut(old).name = temp;
-    let nv = g.value_mut(new);
-    nv.name = info.name;
-    nv.doc_string = info.doc_string;
-    nv.metadata_props = info.metadata_props;
-    nv.in_value_info = info.in_value_info;
-    if let Some(declared) = info.declared {
-        g.declare(new, declared);
-    }
-    g.replace_all_uses(old, new)?;
-    Ok(new)
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! arithmetic ops whose parameters make them the identity).
 
 use super::FoldCx;
-use super::layout::{captured_values, redirect_possible};
 use crate::PassError;
-use crate::rewrite::{self, Names};
+use crate::rewrite::{self, Names, captured_values, redirect_possible};
 use nnslim_ir::op::{Binary, Dropout};
 use nnslim_ir::{DType, Dim, Graph, Node, NodeId, Op, TensorData, Type, ValueId};
 
