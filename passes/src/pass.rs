@@ -143,15 +143,23 @@ impl Batch {
 
     /// The first `n` samples of the batch.
     pub fn head(&self, n: usize) -> Batch {
-        if n >= self.rows() {
+        self.rows_range(0..n.min(self.rows()))
+    }
+
+    /// Samples `range` of the batch (clamped to the rows it has).
+    pub fn rows_range(&self, range: std::ops::Range<usize>) -> Batch {
+        let rows = self.rows();
+        let (lo, hi) = (range.start.min(rows), range.end.min(rows));
+        if lo == 0 && hi == rows {
             return self.clone();
         }
+        let hi = hi.max(lo);
         match &self.0 {
             BatchData::Values(v) => Batch(BatchData::Values(
                 v.iter()
                     .map(|(k, v)| {
                         let v = match v.as_tensor() {
-                            Some(a) if a.rank() > 0 => Value::Tensor(a.slice_rows(0..n)),
+                            Some(a) if a.rank() > 0 => Value::Tensor(a.slice_rows(lo..hi)),
                             _ => v.clone(),
                         };
                         (k.clone(), v)
@@ -164,7 +172,17 @@ impl Batch {
                 raw,
                 start,
                 scale,
-            } => Batch::bytes(input.clone(), n, &shape[1..], raw.clone(), *start, *scale),
+            } => {
+                let row: usize = shape[1..].iter().product();
+                Batch::bytes(
+                    input.clone(),
+                    hi - lo,
+                    &shape[1..],
+                    raw.clone(),
+                    start + lo * row,
+                    *scale,
+                )
+            }
         }
     }
 }

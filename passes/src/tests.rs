@@ -244,3 +244,32 @@ fn compute_nodes_exclude_constant_subgraphs() {
     // Add(%one, %two) reads only constants; MatMul, Add and Mul depend on %x.
     assert_eq!(compute_node_count(&m.graph), 3);
 }
+
+#[test]
+fn batches_slice_rows_of_values_and_bytes() {
+    use crate::Batch;
+    use std::sync::Arc;
+    let rows = |b: &Batch| -> Vec<f32> {
+        b.values()["x"]
+            .as_tensor()
+            .unwrap()
+            .as_f32()
+            .unwrap()
+            .to_vec()
+    };
+    let values = samples(5).batches.remove(0);
+    let part = values.rows_range(1..3);
+    assert_eq!(part.rows(), 2);
+    assert_eq!(rows(&part), rows(&values)[4..12]);
+    assert_eq!(
+        values.rows_range(4..9).rows(),
+        1,
+        "clamped to the rows there are"
+    );
+    // Bytes: rows of [2] bytes from offset 2, scaled by 0.5.
+    let raw = Arc::new((0u8..20).collect::<Vec<u8>>());
+    let bytes = Batch::bytes("x".into(), 4, &[2], raw, 2, 0.5);
+    assert_eq!(rows(&bytes.rows_range(1..3)), [2.0, 2.5, 3.0, 3.5]);
+    assert_eq!(rows(&bytes.head(1)), [1.0, 1.5]);
+    assert_eq!(bytes.rows_range(3..3).rows(), 0);
+}

@@ -213,8 +213,23 @@ impl<'g> Plan<'g> {
         outer: &HashMap<String, &Value>,
         hook: &mut dyn FnMut(ValueId, &mut Value),
     ) -> Result<Vec<Value>, EvalError> {
+        self.run_seeded(inputs, outer, &HashMap::new(), hook)
+    }
+
+    /// [`Plan::run_hooked`] with some values given instead of computed: a node runs only when
+    /// a graph output needs it without passing through a seeded value, so everything upstream
+    /// of the seeds alone is skipped (e.g. when only the tail of a graph differs from a run
+    /// whose intermediate values are known). Seeded values are not passed to the hook.
+    pub fn run_seeded(
+        &self,
+        inputs: &HashMap<String, Value>,
+        outer: &HashMap<String, &Value>,
+        seeds: &HashMap<ValueId, Value>,
+        hook: &mut dyn FnMut(ValueId, &mut Value),
+    ) -> Result<Vec<Value>, EvalError> {
         let g = self.graph;
-        let mut env: HashMap<ValueId, Value> = HashMap::new();
+        let mut env: HashMap<ValueId, Value> = seeds.clone();
+        let needed = (!seeds.is_empty()).then(|| self.needed(seeds));
         let mut left = self.reads.clone();
         let take =
             |env: &mut HashMap<ValueId, Value>, left: &mut HashMap<ValueId, usize>, v: ValueId| {
@@ -226,6 +241,9 @@ impl<'g> Plan<'g> {
                 }
             };
         for &id in &self.order {
+            if needed.as_ref().is_some_and(|n| !n.contains(&id)) {
+                continue;
+            }
             let node = g.node(id);
             let out0 = ValueId { node: id, slot: 0 };
             match &node.op {
@@ -337,7 +355,84 @@ impl<'g> Plan<'g> {
     }
 }
 
+impl Plan<'_> {
+    /// The nodes a run needs when `seeds` are given: walking back from the graph outputs,
+    /// stopping at seeded values.
+    fn needed(&self, seeds: &HashMap<ValueId, Value>) -> HashSet<NodeId> {
+        let g = self.graph;
+        let mut want: HashSet<ValueId> = g
+            .outputs()
+            .iter()
+            .filter(|v| !seeds.contains_key(v))
+            .copied()
+            .collect();
+        let mut needed = HashSet::new();
+        for &id in self.order.iter().rev() {
+            let node = g.node(id);
+            let outputs = node.outputs().len();
+            if !(0..outputs).any(|slot| {
+                want.contains(&ValueId {
+                    node: id,
+                    slot: slot as u32,
+                })
+            }) {
+                continue;
+            }
+            needed.insert(id);
+            for v in node.inputs().iter().flatten().chain(node.captures()) {
+                if !seeds.contains_key(v) {
+                    want.insert(*v);
+                }
+            }
+        }
+        needed
+    }
+}
+
 /// Evaluates `graph` once on `inputs` (by graph-input name); returns the outputs in order.
 pub fn run(graph: &Graph, inputs: &HashMap<String, Value>) -> Result<Vec<Value>, EvalError> {
     Plan::new(graph)?.run(inputs, &HashMap::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Array;
+    use nnslim_ir::text::parse_model;
+
+    #[test]
+    fn seeded_runs_skip_what_only_the_seeds_need() {
+        // y = Neg(Relu(x)) + x: seeding r skips the Relu but not x, which the Add still reads.
+        let m = parse_model(
+            r#"model ir_version=8 opsets=[""=13]
+graph "g" {
+  input %x: f32[3]
+  %r = Relu(%x)
+  %n = Neg(%r)
+  %y = Add(%n, %x)
+  output %y
+}
+"#,
+        )
+        .unwrap();
+        let g = &m.graph;
+        let plan = Plan::new(g).unwrap();
+        let x = Value::Tensor(Array::f32(vec![3], vec![-1.0, 2.0, 3.0]));
+        let inputs = HashMap::from([("x".to_string(), x)]);
+        let r = g.find_value("r").unwrap();
+        let seeds = HashMap::from([(r, Value::Tensor(Array::f32(vec![3], vec![10.0; 3])))]);
+        let mut seen = Vec::new();
+        let out = plan
+            .run_seeded(&inputs, &HashMap::new(), &seeds, &mut |v, _| {
+                seen.push(g.value(v).name.clone())
+            })
+            .unwrap();
+        let y = out[0].as_tensor().unwrap().as_f32().unwrap().to_vec();
+        assert_eq!(y, [-11.0, -8.0, -7.0]);
+        assert_eq!(seen, ["x", "n", "y"], "the Relu is not run");
+        // Without seeds, the plain run.
+        let out = plan.run(&inputs, &HashMap::new()).unwrap();
+        let y = out[0].as_tensor().unwrap().as_f32().unwrap().to_vec();
+        assert_eq!(y, [-1.0, 0.0, 0.0]);
+    }
 }

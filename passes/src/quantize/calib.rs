@@ -17,7 +17,7 @@ use crate::{PassError, Progress, Samples};
 use nnslim_eval::{Plan, Value};
 use nnslim_ir::{DType, Graph, ValueId};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Bins per histogram (of |x|, zero excluded).
 pub const BINS: usize = 4096;
@@ -75,35 +75,86 @@ pub fn collect(
     method: &CalibMethod,
     progress: &dyn Progress,
 ) -> Result<Calibrator, PassError> {
+    Ok(collect_keeping(g, samples, values, method, progress, &HashSet::new(), 0)?.0)
+}
+
+/// What a calibration run kept of one batch: the graph outputs and the values asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Kept {
+    pub outputs: Vec<Value>,
+    pub values: HashMap<ValueId, Value>,
+}
+
+/// [`collect`] that also keeps, for each of the first `batches` batches, the graph outputs and
+/// the values in `keep`: the float reference a diagnosis compares against, without running
+/// the float model on those samples a second time.
+pub fn collect_keeping(
+    g: &Graph,
+    samples: &Samples,
+    values: &[ValueId],
+    method: &CalibMethod,
+    progress: &dyn Progress,
+    keep: &HashSet<ValueId>,
+    batches: usize,
+) -> Result<(Calibrator, Vec<Kept>), PassError> {
     let mut acc = Calibrator::new(g, values, method)?;
-    if acc.slots.is_empty() || samples.batches.is_empty() {
-        return Ok(acc);
+    let batches = batches.min(samples.batches.len());
+    if (acc.slots.is_empty() && batches == 0) || samples.batches.is_empty() {
+        return Ok((acc, Vec::new()));
     }
     let plan = Plan::new(g)?;
     let threads = rayon::current_num_threads().max(1);
     progress.begin("calibrate", samples.batches.len() as u64);
-    let mut run = || -> Result<(), PassError> {
-        for chunk in samples.batches.chunks(threads) {
-            let parts: Vec<Result<Calibrator, PassError>> = chunk
-                .par_iter()
-                .map(|batch| {
-                    let mut part = acc.empty_like();
+    let (first, rest) = samples.batches.split_at(batches);
+    let mut run = || -> Result<Vec<Kept>, PassError> {
+        let kept: Vec<(Calibrator, Kept)> = first
+            .par_iter()
+            .map(|batch| {
+                let mut part = acc.empty_like();
+                let mut kept = Kept::default();
+                kept.outputs =
                     plan.run_hooked(&batch.values(), &HashMap::new(), &mut |v, value| {
-                        part.observe(v, value)
+                        part.observe(v, value);
+                        if keep.contains(&v) {
+                            kept.values.insert(v, value.clone());
+                        }
                     })?;
-                    Ok(part)
-                })
-                .collect();
-            for part in parts {
-                acc.merge(&part?);
+                Ok((part, kept))
+            })
+            .collect::<Result<_, PassError>>()?;
+        progress.advance(first.len() as u64);
+        let kept = kept
+            .into_iter()
+            .map(|(part, k)| {
+                acc.merge(&part);
+                k
+            })
+            .collect();
+        // Rounds of a few batches per thread: fewer waits for the slowest batch of a round,
+        // progress still advances as rounds finish.
+        for chunk in rest.chunks(threads * 4) {
+            let parts: Vec<Calibrator> = chunk
+                .par_iter()
+                .try_fold(
+                    || acc.empty_like(),
+                    |mut part, batch| {
+                        plan.run_hooked(&batch.values(), &HashMap::new(), &mut |v, value| {
+                            part.observe(v, value)
+                        })?;
+                        Ok::<_, PassError>(part)
+                    },
+                )
+                .collect::<Result<_, _>>()?;
+            for part in &parts {
+                acc.merge(part);
             }
             progress.advance(chunk.len() as u64);
         }
-        Ok(())
+        Ok(kept)
     };
     let result = run();
     progress.end();
-    result.map(|()| acc)
+    result.map(|kept| (acc, kept))
 }
 
 /// Per-value calibration statistics of fixed size.
@@ -232,14 +283,16 @@ impl Calibrator {
     }
 }
 
-/// Min and max of `xs` in eight independent lanes (vectorizes), or `None` when an element is
+/// Min and max of `xs` in sixteen independent lanes (vectorizes), or `None` when an element is
 /// NaN or infinite (`x * 0` is then NaN) or `xs` is empty.
 fn lanes_min_max(xs: &[f32]) -> Option<(f32, f32)> {
-    let (mut lo, mut hi, mut z) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8], [0f32; 8]);
-    let chunks = xs.chunks_exact(8);
+    const L: usize = 16;
+    let (mut lo, mut hi, mut z) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L], [0f32; L]);
+    let chunks = xs.chunks_exact(L);
     let rest = chunks.remainder();
     for c in chunks {
-        for i in 0..8 {
+        let c: &[f32; L] = c.try_into().expect("chunk of L");
+        for i in 0..L {
             lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
             hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
             z[i] += c[i] * 0.0;

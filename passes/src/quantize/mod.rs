@@ -18,7 +18,7 @@ pub mod weights;
 use crate::{Changed, Pass, PassContext, PassError};
 use nnslim_ir::{Graph, Model};
 use qdq::QdqPlan;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 pub use calib::{CalibMethod, Range};
@@ -169,8 +169,13 @@ fn static_int8(
         cx.note("no Conv, Gemm or MatMul with a constant f32 weight: nothing to quantize");
         return Ok(Vec::new());
     }
-    let ranges = qdq::calibrate_plan(&float, &full, &samples, &opts.calib, cx.progress)?;
-    let ranking = diagnose::sensitivity(&float, &full, &ranges, &samples, opts.signed_activations)?;
+    let mut clock = Phases::default();
+    let (ranges, reference) =
+        diagnose::calibrate_with_reference(&float, &full, &samples, &opts.calib, cx.progress)?;
+    clock.lap("calibrate");
+    let ranking =
+        diagnose::sensitivity(&reference, &float, &full, &ranges, opts.signed_activations)?;
+    clock.lap("sensitivity");
     cx.detail(
         "sensitivity",
         json!(
@@ -196,6 +201,7 @@ fn static_int8(
         Ok((g, p, reports))
     };
     let (mut g, mut p, mut reports) = build(&keep)?;
+    clock.lap("build");
     if let (Some(floor), Some(validate)) = (cx.floor, cx.validate) {
         let float_out = crate::run_batches(&float, validate)?;
         let mut steps = Vec::new();
@@ -213,6 +219,7 @@ fn static_int8(
             (g, p, reports) = build(&keep)?;
         }
         cx.detail("floor_steps", json!(steps));
+        clock.lap("accuracy_floor");
         cx.note(match keep.is_empty() {
             true => "accuracy floor holds with every layer quantized".to_string(),
             false => format!(
@@ -222,7 +229,37 @@ fn static_int8(
         });
     }
     cx.detail("kept_float", json!(keep.iter().collect::<Vec<_>>()));
-    diagnose::layer_output_sqnr(&float, &g, &samples, &mut reports, &p)?;
+    diagnose::layer_output_sqnr(&reference, &g, &mut reports, &p)?;
+    clock.lap("diagnosis");
+    cx.detail("phase_ms", clock.json());
     model.graph = g;
     Ok(reports)
+}
+
+/// Wall time of the phases of a pass, for the report.
+struct Phases {
+    last: std::time::Instant,
+    laps: serde_json::Map<String, Value>,
+}
+
+impl Default for Phases {
+    fn default() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            laps: serde_json::Map::new(),
+        }
+    }
+}
+
+impl Phases {
+    fn lap(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1e3;
+        self.laps.insert(name.to_string(), json!(ms));
+        self.last = now;
+    }
+
+    fn json(&self) -> Value {
+        Value::Object(self.laps.clone())
+    }
 }

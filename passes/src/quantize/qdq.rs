@@ -208,7 +208,7 @@ pub fn plan(g: &Graph, keep: &BTreeSet<String>) -> Result<QdqPlan, PassError> {
 
 impl QdqPlan {
     /// Names of the float values whose ranges any plan with a subset of these layers needs
-    /// (every layer's input, and its output or the Relu fused after it): calibrating these
+    /// (every layer's input, and its output or else the Relu fused after it): calibrating these
     /// once serves the sensitivity scan and the accuracy-floor search.
     pub fn candidate_values(&self) -> Vec<String> {
         let fused: BTreeMap<&str, &str> = self
@@ -217,11 +217,13 @@ impl QdqPlan {
             .map(|(r, y)| (y.as_str(), r.as_str()))
             .collect();
         let mut v: Vec<String> = self.calibrated_values();
+        // Fusion does not depend on which layers are kept, so a fused layer's own output is
+        // never quantized: only the Relu after it is.
         for l in &self.layers {
             v.push(l.input.clone());
-            v.push(l.output.clone());
-            if let Some(r) = fused.get(l.output.as_str()) {
-                v.push(r.to_string());
+            match fused.get(l.output.as_str()) {
+                Some(r) => v.push(r.to_string()),
+                None => v.push(l.output.clone()),
             }
         }
         v.sort();
@@ -526,21 +528,6 @@ pub fn apply(
     Ok(reports)
 }
 
-/// Plans, calibrates and applies static int8 quantization; layers labelled in `keep` stay
-/// float.
-pub fn quantize_static(
-    g: &mut Graph,
-    samples: &Samples,
-    method: &CalibMethod,
-    signed: bool,
-    keep: &BTreeSet<String>,
-    progress: &dyn Progress,
-) -> Result<Vec<LayerReport>, PassError> {
-    let p = plan(g, keep)?;
-    let ranges = calibrate_plan(g, &p, samples, method, progress)?;
-    apply(g, &p, &ranges, signed)
-}
-
 /// Calibrates the values a plan needs on the float graph `g`.
 pub fn calibrate_plan(
     g: &Graph,
@@ -556,6 +543,21 @@ pub fn calibrate_plan(
         .into_iter()
         .map(|(v, r)| (g.value(v).name.clone(), r))
         .collect())
+}
+
+/// Plans, calibrates and applies static int8 quantization; layers labelled in `keep` stay
+/// float.
+pub fn quantize_static(
+    g: &mut Graph,
+    samples: &Samples,
+    method: &CalibMethod,
+    signed: bool,
+    keep: &BTreeSet<String>,
+    progress: &dyn Progress,
+) -> Result<Vec<LayerReport>, PassError> {
+    let p = plan(g, keep)?;
+    let ranges = calibrate_plan(g, &p, samples, method, progress)?;
+    apply(g, &p, &ranges, signed)
 }
 
 #[cfg(test)]

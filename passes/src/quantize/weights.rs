@@ -55,7 +55,9 @@ pub fn symmetric_int8(w: &[f32], dims: &[i64], axis: usize) -> (Vec<i8>, Vec<f32
         for (c, &s) in scales.iter().enumerate() {
             let base = (o * channels + c) * inner;
             for i in base..base + inner {
-                q[i] = (w[i] / s).round_ties_even().clamp(-127.0, 127.0) as i8;
+                // |w / s| <= 127 unless the weight is not finite.
+                q[i] = nnslim_eval::round_even_small((w[i] / s).clamp(-128.0, 128.0))
+                    .clamp(-127.0, 127.0) as i8;
             }
         }
     }

@@ -310,6 +310,51 @@ fn separable<T: Copy + Default + Send + Sync>(
         return y;
     }
     let [tx, ty, tz] = &geo.taps;
+    // 2x2 windows at stride 2 inside the input (the common max pool): rows in pairs, exact
+    // slices so the inner loop has no bounds checks or per-row set-up.
+    let whole = |t: &AxisTaps, n: usize| t.interior == (0, n);
+    if geo.out[0] == 1
+        && tx.kernel == 1
+        && [ty, tz]
+            .iter()
+            .all(|t| t.kernel == 2 && t.first.first() == Some(&0))
+        && ty.stride == 2 * width
+        && ty.jump == width
+        && tz.stride == 2
+        && tz.jump == 1
+        && whole(ty, geo.out[1])
+        && whole(tz, geo.out[2])
+        && finish.is_none()
+    {
+        let ow = geo.out[2];
+        let pairs = |xp: &[T], yp: &mut [T]| {
+            for (oy, out) in yp.chunks_exact_mut(ow).enumerate() {
+                let r0 = &xp[2 * oy * width..][..2 * ow];
+                let r1 = &xp[(2 * oy + 1) * width..][..2 * ow];
+                for ((y, a), b) in out
+                    .iter_mut()
+                    .zip(r0.chunks_exact(2))
+                    .zip(r1.chunks_exact(2))
+                {
+                    let m = fold(fold(init, map(a[0])), map(a[1]));
+                    *y = fold(fold(m, map(b[0])), map(b[1]));
+                }
+            }
+        };
+        if planes * in_len >= PAR_ELEMS && rayon::current_num_threads() > 1 {
+            y.par_chunks_exact_mut(out_len)
+                .zip(x.par_chunks_exact(in_len.max(1)))
+                .for_each(|(yp, xp)| pairs(xp, yp));
+        } else {
+            for (yp, xp) in y
+                .chunks_exact_mut(out_len)
+                .zip(x.chunks_exact(in_len.max(1)))
+            {
+                pairs(xp, yp);
+            }
+        }
+        return y;
+    }
     let plane = |xp: &[T], yp: &mut [T], line: &mut Vec<T>| {
         let mut out_rows = yp.chunks_exact_mut(geo.out[2]);
         for o0 in 0..geo.out[0] {

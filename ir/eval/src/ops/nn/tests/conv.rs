@@ -549,3 +549,48 @@ fn lp_pools_match_naive() {
     let norm0 = xv[..20].iter().map(|v| v * v).sum::<f32>().sqrt();
     assert_close(&f32s(&y[0])[..1], &[norm0]);
 }
+
+#[test]
+fn max_pool_2x2_stride_2_matches_naive() {
+    // Odd sizes leave the last row and column out; the fast path must not read them. The
+    // same windows through a padded layout (general path) agree too.
+    for (h, w) in [(6, 8), (7, 9), (11, 11), (2, 2)] {
+        let x = arr(&[2, 3, h, w], rand(2 * 3 * h * w, (h * w) as u64));
+        let xv = f32s(&x).to_vec();
+        let max = |pads: &[i64]| {
+            pool_op(
+                PoolKind::Max {
+                    column_major_indices: false,
+                },
+                window(Some(vec![2, 2]), &[2, 2], &[], pads, AutoPad::NotSet),
+                false,
+            )
+        };
+        let y = run(max(&[]), vec![Some(x.clone())], 1).unwrap();
+        let (oh, ow) = (h / 2, w / 2);
+        assert_eq!(y[0].shape, vec![2, 3, oh, ow]);
+        let mut want = Vec::new();
+        for p in 0..6 {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let at = |r: usize, c: usize| xv[p * h * w + r * w + c];
+                    let m = [at(2 * i, 2 * j), at(2 * i, 2 * j + 1), at(2 * i + 1, 2 * j)]
+                        .into_iter()
+                        .fold(at(2 * i + 1, 2 * j + 1), f32::max);
+                    want.push(m);
+                }
+            }
+        }
+        assert_eq!(f32s(&y[0]), &want[..], "{h}x{w}");
+        if h % 2 == 1 && w % 2 == 1 {
+            // End padding of 1 adds a window per axis; the first oh x ow agree.
+            let z = run(max(&[0, 0, 1, 1]), vec![Some(x)], 1).unwrap();
+            let (zh, zw) = (oh + 1, ow + 1);
+            let got: Vec<f32> = (0..6)
+                .flat_map(|p| (0..oh).flat_map(move |i| (0..ow).map(move |j| (p, i, j))))
+                .map(|(p, i, j)| f32s(&z[0])[(p * zh + i) * zw + j])
+                .collect();
+            assert_eq!(got, want, "padded {h}x{w}");
+        }
+    }
+}

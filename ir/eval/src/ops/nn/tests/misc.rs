@@ -376,3 +376,58 @@ fn sub_byte_packing() {
     assert_eq!(pack(2, &[1, 2, 3, 0, 1]), vec![0b0011_1001, 0b01]);
     assert!(unpack(4, &packed, 7).is_none());
 }
+
+#[test]
+fn fast_per_tensor_quantize_matches_the_reference_arithmetic() {
+    // Ties at every half step, values far outside the range, zeros of both signs and NaN,
+    // long enough for the vector loop and its tail.
+    let mut xs: Vec<f32> = (-700..700).map(|i| i as f32 * 0.25).collect();
+    xs.extend([
+        f32::NAN,
+        -0.0,
+        1e30,
+        -1e30,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3.5e-3,
+    ]);
+    let x = arr(&[xs.len()], xs.clone());
+    for (scale, zp) in [(0.5f32, 0i64), (0.5, 7), (0.037, -3), (2.0, 128)] {
+        let reference = |lo: f32, hi: f32| -> Vec<i32> {
+            xs.iter()
+                .map(|&v| {
+                    let q = ((v / scale).round_ties_even() + zp as f32).clamp(lo, hi);
+                    if q.is_nan() { 0 } else { q as i32 }
+                })
+                .collect()
+        };
+        if (0..=255).contains(&zp) {
+            let z = Array::new(vec![], Data::U8(vec![zp as u8])).unwrap();
+            let y = run(
+                qop(1, 0, None, true),
+                vec![Some(x.clone()), Some(arr(&[], vec![scale])), Some(z)],
+                1,
+            )
+            .unwrap();
+            let Data::U8(got) = &y[0].data else {
+                panic!("u8 expected")
+            };
+            let got: Vec<i32> = got.iter().map(|&v| i32::from(v)).collect();
+            assert_eq!(got, reference(0.0, 255.0), "u8 scale {scale} zp {zp}");
+        }
+        if (-128..=127).contains(&zp) {
+            let z = Array::new(vec![], Data::I8(vec![zp as i8])).unwrap();
+            let y = run(
+                qop(1, 0, None, true),
+                vec![Some(x.clone()), Some(arr(&[], vec![scale])), Some(z)],
+                1,
+            )
+            .unwrap();
+            let Data::I8(got) = &y[0].data else {
+                panic!("i8 expected")
+            };
+            let got: Vec<i32> = got.iter().map(|&v| i32::from(v)).collect();
+            assert_eq!(got, reference(-128.0, 127.0), "i8 scale {scale} zp {zp}");
+        }
+    }
+}
