@@ -24,6 +24,9 @@ pub fn register(r: &mut Registry) {
     r.register(info, |args| Ok(Box::new(FoldPass::from_args(args)?)))
         .expect("built-in names are unique");
     register_quantize(r);
+    crate::prune::register(r);
+    crate::lowrank::register(r);
+    crate::sparsify::register(r);
     for &(name, help, rewrite) in REWRITES {
         let info = PassInfo::new(name, format!("(one rewrite of fold) {help}"));
         r.register(info, move |_| Ok(Box::new(RewritePass { name, rewrite })))

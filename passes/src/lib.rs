@@ -12,12 +12,15 @@
 mod builtin;
 mod error;
 pub mod fold;
+pub mod lowrank;
 mod pass;
 mod pipeline;
+pub mod prune;
 pub mod quantize;
 pub mod registry;
 pub mod report;
 pub mod rewrite;
+pub mod sparsify;
 pub mod spec;
 pub mod testing;
 pub mod upgrade;

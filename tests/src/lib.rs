@@ -224,3 +224,39 @@ pub fn ort_accuracy(model: &Path, data: &str) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("ort_reference.py prints JSON")
 }
+
+/// A committed fixture model (`tests/fixtures/NAME`).
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(name)
+}
+
+/// `nnslim compile MODEL -o OUT --passes PASSES --report OUT.json --fidelity-runs 1 EXTRA...`;
+/// asserts success and returns the report.
+pub fn compile_report(model: &Path, out: &Path, passes: &str, extra: &[&str]) -> serde_json::Value {
+    let report = out.with_extension("json");
+    let mut args: Vec<String> = vec![
+        "compile".into(),
+        model.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+        "--passes".into(),
+        passes.into(),
+        "--report".into(),
+        report.display().to_string(),
+        "--fidelity-runs".into(),
+        "1".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let (code, stdout, err) = nnslim(&args);
+    assert_eq!(code, 0, "{passes}: {err}");
+    println!("{stdout}");
+    serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("report is JSON")
+}
+
+/// The correct predictions of an [`ort_accuracy`] verdict on the 10 000 test images, after
+/// checking that `onnx.checker` passed.
+pub fn correct_of(v: &serde_json::Value) -> i64 {
+    assert_eq!(v["checker"], serde_json::Value::Null, "onnx.checker: {}", v["checker"]);
+    assert_eq!(v["samples"], 10_000);
+    v["correct"].as_i64().expect("correct")
+}
