@@ -450,7 +450,7 @@ fn compile_command(
         CompileError::Pass(e) if e.is_user_error() => user(format!("{}: {e}", a.input.display())),
         CompileError::Pass(e) => Failure::Internal(anyhow::anyhow!("{}: {e}", a.input.display())),
     })?;
-    match format {
+    let written = match format {
         OutputFormat::Onnx => {
             crate::output::write_onnx(&a.output, &model, a.external_data_threshold).map_err(
                 |e| match e {
@@ -459,6 +459,19 @@ fn compile_command(
                 },
             )?
         }
+    };
+    let mut report = report;
+    if a.report.is_some() {
+        // Compressing costs time on large models: measured when a report file is asked for.
+        let sizes = |paths: &[std::path::PathBuf]| crate::output::file_sizes(paths);
+        let input = sizes(std::slice::from_ref(&a.input)).map_err(|e| Failure::User(e.into()))?;
+        let output = sizes(&written).map_err(|e| Failure::User(e.into()))?;
+        report.files = Some(nnslim_passes::report::FileSizes {
+            input_bytes: input.0,
+            input_gzip_bytes: input.1,
+            output_bytes: output.0,
+            output_gzip_bytes: output.1,
+        });
     }
     if let Some(path) = &a.report {
         let mut json = report.to_json();

@@ -67,21 +67,58 @@ use std::io::Read as _;
 /// Writes a model as an `.onnx` file (and `<file>.data` when tensors go external).
 /// `threshold`: `None` = automatic (inline unless over 2 GiB), `Some(n)` = tensors of at least
 /// `n` bytes go external.
-pub fn write_onnx(path: &Path, model: &Model, threshold: Option<u64>) -> Result<(), OutputError> {
+/// Raw and gzip-compressed (default level, like `gzip`) sizes of the files in `paths` that
+/// exist, summed.
+pub fn file_sizes(paths: &[PathBuf]) -> std::io::Result<(u64, u64)> {
+    /// Counts what the encoder writes.
+    struct Count(u64);
+    impl Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (mut raw, mut gz) = (0, 0);
+    for p in paths.iter().filter(|p| p.is_file()) {
+        let mut enc = flate2::write::GzEncoder::new(Count(0), flate2::Compression::default());
+        raw += std::io::copy(&mut std::fs::File::open(p)?, &mut enc)?;
+        gz += enc.finish()?.0;
+    }
+    Ok((raw, gz))
+}
+
+/// The external data file [`write_onnx`] writes beside `path` when weights go out of line.
+pub fn external_data_path(path: &Path) -> PathBuf {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model.onnx".into());
+    path.with_file_name(format!("{file_name}.data"))
+}
+
+/// Writes `model` to `path` (and its weights to an external data file beside it when the
+/// policy says so), atomically; returns the files written.
+pub fn write_onnx(
+    path: &Path,
+    model: &Model,
+    threshold: Option<u64>,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let data_path = external_data_path(path);
     let opts = WriteOptions {
         external: match threshold {
             None => ExternalPolicy::Auto,
             Some(t) => ExternalPolicy::Threshold(t),
         },
-        external_location: format!("{file_name}.data"),
+        external_location: data_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     let (proto, external) = model_to_proto(model, &opts)?;
     let bytes = proto.encode_to_vec();
-    let data_path = path.with_file_name(&opts.external_location);
     if let Some(ext) = &external {
         let chunks: Vec<(u64, &[u8])> = ext.chunks.iter().map(|(o, b)| (*o, &b[..])).collect();
         write_chunks_atomic(&data_path, &chunks)?;
@@ -92,5 +129,7 @@ pub fn write_onnx(path: &Path, model: &Model, threshold: Option<u64>) -> Result<
         }
         return Err(e);
     }
-    Ok(())
+    let mut written = vec![path.to_path_buf()];
+    written.extend(external.map(|_| data_path));
+    Ok(written)
 }

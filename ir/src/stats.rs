@@ -1,7 +1,7 @@
 //! Size and cost statistics of a graph: op counts, parameters and their bytes by dtype, and
 //! estimated multiply-accumulates. Shared by `inspect` and the pass reports.
 
-use crate::{DType, Dim, Graph, NodeId, Op, Type, ValueId};
+use crate::{DType, Dim, Graph, NodeId, Op, Tensor, TensorData, Type, ValueId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a graph (with its subgraphs) holds and costs.
@@ -16,6 +16,10 @@ pub struct GraphStats {
     pub params: u64,
     /// Storage bytes of those parameters by element type.
     pub param_bytes: BTreeMap<DType, u64>,
+    /// Elements of weight initializers (rank >= 2: not biases, scales or zero points) that are
+    /// exactly zero, a sparse initializer's implicit zeros included: pruning's effect, whatever
+    /// the storage.
+    pub zero_params: u64,
     /// Estimated multiply-accumulates of one run, symbolic dims counted as 1
     /// (Conv, ConvTranspose, Gemm, MatMul, and the integer ConvInteger and MatMulInteger).
     pub macs: u64,
@@ -55,6 +59,9 @@ fn add_graph(g: &Graph, s: &mut GraphStats) {
             Op::Input | Op::Outer => continue,
             Op::Initializer(t) => {
                 add_params(s, t.dtype, t.len(), t.storage_size());
+                if t.dims.len() >= 2 {
+                    s.zero_params += zeros(t);
+                }
                 continue;
             }
             Op::Constant(c) => {
@@ -93,6 +100,114 @@ fn add_graph(g: &Graph, s: &mut GraphStats) {
             add_graph(sub, s);
         }
     }
+}
+
+/// Elements of `t` that are exactly zero (±0.0 for floats); 0 for types not counted (strings,
+/// sub-byte and 8-bit float types).
+pub fn zeros(t: &Tensor) -> u64 {
+    match &t.data {
+        TensorData::Dense(raw) => {
+            let width = match t.dtype {
+                DType::F32 | DType::I32 | DType::U32 => 4,
+                DType::F64 | DType::I64 | DType::U64 => 8,
+                DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+                DType::I8 | DType::U8 | DType::Bool => 1,
+                _ => return 0,
+            };
+            // Floats: both zeros (the sign bit masked); integers: all bits clear.
+            let float = matches!(t.dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16);
+            raw.chunks_exact(width)
+                .filter(|e| {
+                    let (last, rest) = e.split_last().expect("width >= 1");
+                    rest.iter().all(|&b| b == 0) && (*last & if float { 0x7f } else { 0xff }) == 0
+                })
+                .count() as u64
+        }
+        TensorData::Sparse(sp) => t.len().saturating_sub(sp.values.len()) + zeros(&sp.values),
+        TensorData::Strings(_) => 0,
+    }
+}
+
+/// One weighted layer (Conv, ConvTranspose, Gemm, MatMul and their integer forms) of a graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerStats {
+    /// The node's label (name, or `<output>`).
+    pub name: String,
+    pub op: String,
+    /// Dims of the constant weight (the second input), when it is a constant.
+    pub weight_dims: Option<Vec<i64>>,
+    /// Weight elements, and those that are exactly zero.
+    pub params: u64,
+    pub zeros: u64,
+    /// Multiply-accumulates of one run (symbolic dims as 1), when shapes are known.
+    pub macs: Option<u64>,
+    /// The weight as a matrix (output channels × everything else) has at most this rank: for
+    /// a factor of a low-rank split it is the inner dimension.
+    pub rank: Option<u64>,
+}
+
+/// The weighted layers of the main graph, in topological order.
+pub fn layer_stats(g: &Graph) -> Vec<LayerStats> {
+    let Ok(order) = g.topo_order() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for id in order {
+        let node = g.node(id);
+        if !matches!(
+            node.op,
+            Op::Conv(_)
+                | Op::ConvTranspose(_)
+                | Op::Gemm(_)
+                | Op::MatMul
+                | Op::ConvInteger(_)
+                | Op::MatMulInteger
+        ) {
+            continue;
+        }
+        let t = weight_constant(g, node.inputs().get(1).copied().flatten());
+        let dims = t.map(|t| t.dims.clone());
+        let rank = dims.as_ref().and_then(|d| {
+            let (first, rest) = d.split_first()?;
+            let rows = u64::try_from(*first).ok()?;
+            let cols = u64::try_from(rest.iter().product::<i64>()).ok()?;
+            Some(rows.min(cols))
+        });
+        out.push(LayerStats {
+            name: crate::node_label(node),
+            op: op_key(&node.op),
+            weight_dims: dims,
+            params: t.map_or(0, Tensor::len),
+            zeros: t.map_or(0, zeros),
+            macs: node_macs(g, id),
+            rank,
+        });
+    }
+    out
+}
+
+/// The constant a layer's weight comes from: itself, or the constant behind a chain of
+/// `DequantizeLinear` (quantized weights: zeros stay zeros), `Cast` (half-precision storage),
+/// `Reshape`, `Transpose` and `Identity`.
+fn weight_constant(g: &Graph, mut v: Option<ValueId>) -> Option<&Tensor> {
+    for _ in 0..8 {
+        let id = v?;
+        if let Some(t) = g.constant(id) {
+            return Some(t);
+        }
+        let node = g.node(id.node);
+        match node.op {
+            Op::DequantizeLinear(_)
+            | Op::Cast(_)
+            | Op::Reshape(_)
+            | Op::Transpose(_)
+            | Op::Identity => {
+                v = node.inputs().first().copied().flatten();
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn static_dims(g: &Graph, v: Option<ValueId>) -> Option<Vec<u64>> {
@@ -146,5 +261,28 @@ pub fn node_macs(g: &Graph, id: NodeId) -> Option<u64> {
             product(&out)?.checked_mul(*a.last()?)
         }
         _ => Some(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SparseData;
+    use std::sync::Arc;
+
+    #[test]
+    fn zeros_count_both_float_zeros_and_a_sparse_tensors_implicit_ones() {
+        let t = Tensor::from_f32(vec![2, 3], &[0.0, -0.0, 1.0, 1e-30, 0.0, -2.0]).unwrap();
+        assert_eq!(zeros(&t), 3);
+        let values = Tensor::from_f32(vec![3], &[5.0, 0.0, 7.0]).unwrap();
+        let indices = Tensor::from_i64(vec![3], &[1, 4, 9]).unwrap();
+        let sparse = Tensor {
+            dtype: DType::F32,
+            dims: vec![2, 5],
+            data: TensorData::Sparse(Arc::new(SparseData { values, indices })),
+            doc_string: String::new(),
+        };
+        // 10 elements, 3 stored of which one is zero: 8 zeros.
+        assert_eq!(zeros(&sparse), 8);
     }
 }

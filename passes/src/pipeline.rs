@@ -138,6 +138,8 @@ impl Pipeline {
             fidelity_samples: opts.fidelity.map(|s| s.description.clone()),
             rows: Vec::new(),
             stopped_after: None,
+            layers: Vec::new(),
+            files: None,
         };
         let reference = match opts.fidelity {
             Some(samples) => Some(Reference::new(&model.graph, samples)?),
@@ -203,6 +205,7 @@ impl Pipeline {
                 break;
             }
         }
+        report.layers = nnslim_ir::stats::layer_stats(&model.graph);
         Ok(report)
     }
 }

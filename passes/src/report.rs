@@ -1,7 +1,7 @@
 //! What the pass manager records after each pass: size and cost of the graph, wall time, and
 //! fidelity against the original model; as JSON (`--report`) and as a terminal table.
 
-use nnslim_ir::stats::graph_stats;
+use nnslim_ir::stats::{LayerStats, graph_stats};
 use nnslim_ir::{Graph, Op, ValueId};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashSet};
@@ -57,6 +57,8 @@ pub struct Row {
     /// Main-graph nodes whose value depends on a graph input.
     pub compute_nodes: usize,
     pub params: u64,
+    /// Parameters that are exactly zero (pruned), whatever their storage.
+    pub zero_params: u64,
     /// Parameter bytes by element type (`f32`, `i8`, ...).
     pub bytes: BTreeMap<String, u64>,
     pub macs: u64,
@@ -80,6 +82,7 @@ impl Row {
             nodes: s.nodes,
             compute_nodes: compute_node_count(graph),
             params: s.params,
+            zero_params: s.zero_params,
             bytes: s
                 .param_bytes
                 .iter()
@@ -107,6 +110,8 @@ impl Row {
             "nodes": self.nodes,
             "compute_nodes": self.compute_nodes,
             "params": self.params,
+            "zero_params": self.zero_params,
+            "sparsity": if self.params > 0 { self.zero_params as f64 / self.params as f64 } else { 0.0 },
             "bytes": self.bytes,
             "bytes_total": self.total_bytes(),
             "macs": self.macs,
@@ -130,6 +135,33 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Set when `stop_after` ended the pipeline early.
     pub stopped_after: Option<String>,
+    /// The weighted layers of the final model.
+    pub layers: Vec<LayerStats>,
+    /// Sizes of the input and output files, when the caller measured them.
+    pub files: Option<FileSizes>,
+}
+
+/// Raw and gzip-compressed sizes of the model files (external data included): the measure
+/// Deep Compression reports, as weights with many zeros or few distinct values compress well.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FileSizes {
+    pub input_bytes: u64,
+    pub input_gzip_bytes: u64,
+    pub output_bytes: u64,
+    pub output_gzip_bytes: u64,
+}
+
+fn layer_json(l: &LayerStats) -> Json {
+    json!({
+        "layer": l.name,
+        "op": l.op,
+        "weight_dims": l.weight_dims,
+        "params": l.params,
+        "zeros": l.zeros,
+        "sparsity": if l.params > 0 { l.zeros as f64 / l.params as f64 } else { 0.0 },
+        "macs": l.macs,
+        "rank": l.rank,
+    })
 }
 
 impl Report {
@@ -141,6 +173,13 @@ impl Report {
             "fidelity_samples": self.fidelity_samples,
             "rows": self.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
             "stopped_after": self.stopped_after,
+            "layers": self.layers.iter().map(layer_json).collect::<Vec<_>>(),
+            "files": self.files.map(|f| json!({
+                "input_bytes": f.input_bytes,
+                "input_gzip_bytes": f.input_gzip_bytes,
+                "output_bytes": f.output_bytes,
+                "output_gzip_bytes": f.output_gzip_bytes,
+            })),
         })
     }
 
@@ -200,6 +239,18 @@ impl Report {
                 s.push_str(&format!("{}: {n}\n", r.pass));
             }
         }
+        s.push_str(&self.layer_table());
+        if let Some(f) = &self.files {
+            s.push_str(&format!(
+                "file: {} -> {} ({:.1} %); gzip {} -> {} ({:.1} %)\n",
+                human_bytes(f.input_bytes),
+                human_bytes(f.output_bytes),
+                percent(f.output_bytes, f.input_bytes),
+                human_bytes(f.input_gzip_bytes),
+                human_bytes(f.output_gzip_bytes),
+                percent(f.output_gzip_bytes, f.input_gzip_bytes),
+            ));
+        }
         if let Some(f) = &self.fidelity_samples {
             s.push_str(&format!("fidelity measured on {f}\n"));
         }
@@ -207,6 +258,54 @@ impl Report {
             s.push_str(&format!("stopped after {p} (--stop-after)\n"));
         }
         s
+    }
+}
+
+impl Report {
+    /// Per-layer sparsity, rank, params and MACs of the final model, when a pass changed its
+    /// layers' structure or zeroed weights (otherwise the pass table says it all).
+    fn layer_table(&self) -> String {
+        let (Some(first), Some(last)) = (self.rows.first(), self.rows.last()) else {
+            return String::new();
+        };
+        let reshaped = first.params != last.params || first.macs != last.macs;
+        if self.layers.is_empty() || (last.zero_params == 0 && !reshaped) {
+            return String::new();
+        }
+        let mut s = format!(
+            "{:<28} {:<7} {:>18} {:>9} {:>8} {:>6} {:>10}\n",
+            "layer", "op", "weight", "params", "sparsity", "rank", "MACs"
+        );
+        for l in &self.layers {
+            let name = if l.name.chars().count() > 28 {
+                l.name.chars().take(27).collect::<String>() + "…"
+            } else {
+                l.name.clone()
+            };
+            let dims = l.weight_dims.as_ref().map_or("-".to_string(), |d| {
+                d.iter().map(i64::to_string).collect::<Vec<_>>().join("x")
+            });
+            s.push_str(&format!(
+                "{:<28} {:<7} {:>18} {:>9} {:>7.1}% {:>6} {:>10}\n",
+                name,
+                l.op,
+                dims,
+                l.params,
+                percent(l.zeros, l.params),
+                l.rank.map_or("-".to_string(), |r| r.to_string()),
+                l.macs.map_or("?".to_string(), human_count),
+            ));
+        }
+        s
+    }
+}
+
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
     }
 }
 

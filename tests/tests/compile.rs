@@ -5,14 +5,12 @@
 //! Plus the report, `--print-after`, `--stop-after` and option errors.
 
 use nnslim::ir::{Dim, Model};
-use nnslim_tests::{Pair, nnslim, ort_compare, testdata_dir, workspace_root};
+use nnslim_tests::{
+    Pair, compile_report, fixture, nnslim, ort_compare, testdata_dir, workspace_root,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
 
 fn load(path: &Path) -> Model {
     nnslim::frontend::load(path)
@@ -329,4 +327,47 @@ fn passes_lists_every_pass_with_options() {
     for p in ["fold", "fuse-batchnorm", "eliminate-dead", "max-const-mb"] {
         assert!(out.contains(p), "{p} missing from:\n{out}");
     }
+}
+
+#[test]
+fn report_has_per_layer_stats_and_raw_and_gzip_file_sizes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = fixture("seed_cnn_fashion.onnx");
+    let out = dir.path().join("q.onnx");
+    let r = compile_report(&input, &out, "fold,quantize(int8)", &[]);
+    let layers = r["layers"].as_array().expect("layers");
+    let names: Vec<&str> = layers.iter().filter_map(|l| l["layer"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["/conv1/Conv", "/conv2/Conv", "/fc1/Gemm", "/fc2/Gemm"]
+    );
+    // Quantized weights are found behind their DequantizeLinear; MACs add up to the row's.
+    let params: Vec<u64> = layers.iter().filter_map(|l| l["params"].as_u64()).collect();
+    assert_eq!(params, [288, 18432, 102400, 640]);
+    let ranks: Vec<u64> = layers.iter().filter_map(|l| l["rank"].as_u64()).collect();
+    assert_eq!(ranks, [9, 64, 64, 10]);
+    let macs: u64 = layers.iter().filter_map(|l| l["macs"].as_u64()).sum();
+    let rows = r["rows"].as_array().expect("rows");
+    assert_eq!(Some(macs), rows.last().and_then(|row| row["macs"].as_u64()));
+    // Files: the sizes on disk, and gzip ones that are smaller but not absurdly so.
+    let f = &r["files"];
+    let on_disk = |p: &Path| std::fs::metadata(p).expect("file").len();
+    assert_eq!(f["input_bytes"].as_u64(), Some(on_disk(&input)));
+    assert_eq!(f["output_bytes"].as_u64(), Some(on_disk(&out)));
+    for (gz, raw) in [
+        ("input_gzip_bytes", "input_bytes"),
+        ("output_gzip_bytes", "output_bytes"),
+    ] {
+        let (gz, raw) = (f[gz].as_u64().expect("gzip"), f[raw].as_u64().expect("raw"));
+        assert!(gz < raw && gz > raw / 4, "{gz} vs {raw}");
+    }
+    // Weights that int8 rounds to zero count as zero parameters (sparsity of the weights).
+    let sparsity = rows
+        .last()
+        .and_then(|row| row["sparsity"].as_f64())
+        .expect("sparsity");
+    assert!(
+        (0.0..0.05).contains(&sparsity),
+        "int8 rounding zeroes few weights: {sparsity}"
+    );
 }
