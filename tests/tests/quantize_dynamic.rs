@@ -6,33 +6,14 @@
 
 use nnslim::frontend::load_model;
 use nnslim_ir::stats::graph_stats;
-use nnslim_tests::{nnslim, ort_accuracy, python, workspace_root};
+use nnslim_tests::{compile_report, fixture, ort_accuracy, python};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
+use std::path::Path;
 
 /// Compiles `model` with `quantize(dynamic)` (plus `extra` arguments); returns the report.
 fn compile(model: &Path, out: &Path, extra: &[&str]) -> Value {
-    let report = out.with_extension("json");
-    let mut args: Vec<String> = vec![
-        "compile".into(),
-        model.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--passes".into(),
-        "quantize(dynamic)".into(),
-        "--report".into(),
-        report.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let (code, stdout, err) = nnslim(&args);
-    assert_eq!(code, 0, "compile {}: {err}", model.display());
-    println!("{stdout}");
-    serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json")
+    compile_report(model, out, "quantize(dynamic)", extra)
 }
 
 /// Correct predictions, after checking `onnx.checker` passed and every sample was scored.

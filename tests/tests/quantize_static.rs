@@ -3,41 +3,9 @@
 //! Runtime's own `quantize_static` on the same 256 calibration images, the file size, the
 //! per-layer diagnosis in the report, and the accuracy floor on the mobile CNN.
 
-use nnslim_tests::{nnslim, ort_accuracy, python, workspace_root};
+use nnslim_tests::{compile_report, correct_of, fixture, nnslim, ort_accuracy, python};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
-
-/// Compiles `model` with `passes` and extra arguments; returns the report.
-fn compile(model: &Path, out: &Path, passes: &str, extra: &[&str]) -> Value {
-    let report = out.with_extension("json");
-    let mut args: Vec<String> = vec![
-        "compile".into(),
-        model.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--passes".into(),
-        passes.into(),
-        "--report".into(),
-        report.display().to_string(),
-        "--fidelity-runs".into(),
-        "1".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let (code, stdout, err) = nnslim(&args);
-    assert_eq!(code, 0, "{passes}: {err}");
-    println!("{stdout}");
-    serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json")
-}
-
-fn correct(v: &Value) -> i64 {
-    assert_eq!(v["checker"], Value::Null, "onnx.checker: {}", v["checker"]);
-    assert_eq!(v["samples"], 10_000);
-    v["correct"].as_i64().expect("correct")
-}
 
 /// ONNX Runtime's `quantize_static` (QDQ, per-channel int8 weights, uint8 activations, MinMax)
 /// on the first `n` training images; returns the quantized model's path.
@@ -74,17 +42,17 @@ fn seed_cnn_int8_matches_or_beats_onnx_runtime_quantizer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let float = fixture("seed_cnn_fashion.onnx");
     let ours = dir.path().join("seed_int8.onnx");
-    let report = compile(
+    let report = compile_report(
         &float,
         &ours,
         "fold,quantize(int8)",
         &["--calib", "fashion-mnist:train:256"],
     );
-    let base = correct(&ort_accuracy(&float, "fashion-mnist"));
+    let base = correct_of(&ort_accuracy(&float, "fashion-mnist"));
     let got = ort_accuracy(&ours, "fashion-mnist");
-    let q = correct(&got);
+    let q = correct_of(&got);
     let theirs = ort_quantize(&float, &dir.path().join("seed_ort.onnx"), 256);
-    let ort_q = correct(&ort_accuracy(&theirs, "fashion-mnist"));
+    let ort_q = correct_of(&ort_accuracy(&theirs, "fashion-mnist"));
     let (drop, ort_drop) = ((base - q) as f64 / 100.0, (base - ort_q) as f64 / 100.0);
     let size = got["bytes"].as_f64().expect("bytes")
         / std::fs::metadata(&float).expect("float").len() as f64;
@@ -128,17 +96,17 @@ fn seed_cnn_int8_matches_or_beats_onnx_runtime_quantizer() {
 fn mobile_cnn_int8_and_accuracy_floor() {
     let dir = tempfile::tempdir().expect("tempdir");
     let float = fixture("mobile_cnn_fashion.onnx");
-    let base = correct(&ort_accuracy(&float, "fashion-mnist"));
+    let base = correct_of(&ort_accuracy(&float, "fashion-mnist"));
 
     let plain = dir.path().join("mobile_int8.onnx");
-    compile(&float, &plain, "fold,quantize(int8)", &[]);
-    let q = correct(&ort_accuracy(&plain, "fashion-mnist"));
+    compile_report(&float, &plain, "fold,quantize(int8)", &[]);
+    let q = correct_of(&ort_accuracy(&plain, "fashion-mnist"));
     let drop = (base - q) as f64 / 100.0;
     println!("mobile CNN int8: float {base}, nnslim {q} (drop {drop:.2} pts)");
     assert!(drop <= 1.0, "drop {drop} points");
 
     let floored = dir.path().join("mobile_floor.onnx");
-    let report = compile(
+    let report = compile_report(
         &float,
         &floored,
         "fold,quantize(int8)",
@@ -149,7 +117,7 @@ fn mobile_cnn_int8_and_accuracy_floor() {
             "fashion-mnist:train:50000..60000",
         ],
     );
-    let qf = correct(&ort_accuracy(&floored, "fashion-mnist"));
+    let qf = correct_of(&ort_accuracy(&floored, "fashion-mnist"));
     let drop_f = (base - qf) as f64 / 100.0;
     let row = report["rows"]
         .as_array()
