@@ -208,7 +208,7 @@ impl Graph {
 
     /// Appends an initializer (a named constant tensor).
     pub fn add_initializer(&mut self, name: impl Into<String>, tensor: Tensor) -> ValueId {
-        let ty = tensor_type(&tensor);
+        let ty = initializer_type(&tensor);
         let v = self.source(name.into(), Op::Initializer(tensor), ty);
         self.initializers.push(v.node);
         v
@@ -641,6 +641,12 @@ pub fn tensor_type(t: &Tensor) -> Type {
         crate::TensorData::Sparse(_) => Type::SparseTensor(tt),
         _ => Type::Tensor(tt),
     }
+}
+
+/// The type of an initializer's value: a dense tensor even when it is stored sparse (ONNX
+/// nodes read a `sparse_initializer` as the dense tensor it encodes; runtimes densify it at load).
+pub(crate) fn initializer_type(t: &Tensor) -> Type {
+    Type::Tensor(crate::TensorType::fixed(t.dtype, &t.dims))
 }
 
 /// Combines an inferred type with a declared one: declared facts fill in what inference left

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use half::{bf16, f16};
-use nnslim_ir::{DType, Tensor, TensorData};
+use nnslim_ir::{DType, SparseData, Tensor, TensorData, element_count};
 use std::sync::Arc;
 
 /// Typed element storage in row-major order.
@@ -75,8 +75,9 @@ data_from_vec!(
 /// Why an IR tensor cannot become an array.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ArrayError {
-    #[error("tensor is sparse; densify it first")]
-    Sparse,
+    /// A sparse tensor whose values or indices do not describe its dense shape.
+    #[error("sparse tensor {dims:?}: {message}")]
+    Sparse { dims: Vec<i64>, message: String },
     #[error("{0}")]
     Tensor(#[from] nnslim_ir::TensorError),
     #[error("shape {shape:?} holds {want} elements but the data has {got}")]
@@ -301,14 +302,15 @@ impl Array {
         Array { shape, data }
     }
 
-    /// The array of an IR tensor (dense or strings).
+    /// The array of an IR tensor: dense, strings, or COO sparse (densified: see
+    /// [`densify`]).
     pub fn from_tensor(t: &Tensor) -> Result<Array, ArrayError> {
         t.check()?;
         let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
         let data = match &t.data {
             TensorData::Dense(raw) => Data::from_le_bytes(t.dtype, raw),
             TensorData::Strings(s) => Data::Str(s.as_ref().clone()),
-            TensorData::Sparse(_) => return Err(ArrayError::Sparse),
+            TensorData::Sparse(sp) => Data::from_le_bytes(t.dtype, &densify(t, sp)?),
         };
         Array::new(shape, data)
     }
@@ -327,6 +329,97 @@ impl Array {
             doc_string: String::new(),
         }
     }
+}
+
+/// Largest dense size a sparse tensor may expand to (its dims are not bounded by the file size).
+pub const MAX_DENSIFIED_BYTES: u64 = 4 << 30;
+
+/// The dense little-endian bytes of a COO sparse tensor `t` with storage `sp`, as ONNX defines
+/// it: `values` is a 1-D tensor of the `NNZ` stored elements (of `t`'s element type), `indices`
+/// an integer tensor of shape `[NNZ]` (linear row-major positions) or `[NNZ, rank]`
+/// (coordinates); every other element is zero. Each index is bounds-checked; a position given
+/// twice keeps the last value. Element types without a whole-byte layout (int4, strings) are
+/// refused.
+pub fn densify(t: &Tensor, sp: &SparseData) -> Result<Bytes, ArrayError> {
+    let err = |message: String| ArrayError::Sparse {
+        dims: t.dims.clone(),
+        message,
+    };
+    let bits = t.dtype.bits();
+    if bits == 0 || !bits.is_multiple_of(8) || t.dtype == DType::String {
+        return Err(err(format!(
+            "element type {} has no whole-byte dense layout",
+            t.dtype
+        )));
+    }
+    if sp.values.dtype != t.dtype {
+        return Err(err(format!(
+            "values are {} but the tensor is {}",
+            sp.values.dtype, t.dtype
+        )));
+    }
+    let Some(values) = sp.values.raw() else {
+        return Err(err("values are not stored densely".into()));
+    };
+    if sp.values.dims.len() != 1 {
+        return Err(err(format!(
+            "values must be 1-D, found dims {:?}",
+            sp.values.dims
+        )));
+    }
+    let width = bits / 8;
+    let nnz = values.len() / width;
+    let n = element_count(&t.dims)?;
+    let bytes = n
+        .checked_mul(width as u64)
+        .filter(|&b| b <= MAX_DENSIFIED_BYTES)
+        .ok_or_else(|| {
+            err(format!(
+                "densified size exceeds {MAX_DENSIFIED_BYTES} bytes"
+            ))
+        })?;
+    let idx = sp
+        .indices
+        .to_i64_vec()
+        .map_err(|e| err(format!("indices: {e}")))?;
+    let rank = t.dims.len();
+    let coords = match sp.indices.dims.as_slice() {
+        [k] if *k as usize == nnz => false,
+        [k, r] if *k as usize == nnz && *r as usize == rank => true,
+        d => {
+            return Err(err(format!(
+                "indices have dims {d:?}; expected [{nnz}] or [{nnz}, {rank}]"
+            )));
+        }
+    };
+    let mut dense = vec![0u8; bytes as usize];
+    for j in 0..nnz {
+        let at = if coords {
+            let c = &idx[j * rank..(j + 1) * rank];
+            let mut at = 0u64;
+            for (axis, (&i, &d)) in c.iter().zip(&t.dims).enumerate() {
+                if i < 0 || i >= d {
+                    return Err(err(format!(
+                        "index {j}: coordinate {i} out of bounds for axis {axis} of size {d}"
+                    )));
+                }
+                // In bounds on every axis, so the position is below `n` (no overflow).
+                at = at * d as u64 + i as u64;
+            }
+            at
+        } else {
+            let i = idx[j];
+            if i < 0 || i as u64 >= n {
+                return Err(err(format!(
+                    "index {j}: position {i} out of bounds for {n} elements"
+                )));
+            }
+            i as u64
+        };
+        let at = at as usize * width;
+        dense[at..at + width].copy_from_slice(&values[j * width..(j + 1) * width]);
+    }
+    Ok(Bytes::from(dense))
 }
 
 #[cfg(test)]
@@ -352,6 +445,80 @@ mod tests {
             assert_eq!(a.dtype(), dtype);
             assert_eq!(a.to_tensor(), t, "{dtype}");
         }
+    }
+
+    fn sparse(dtype: DType, dims: Vec<i64>, values: Tensor, indices: Tensor) -> Tensor {
+        Tensor {
+            dtype,
+            dims,
+            data: TensorData::Sparse(Arc::new(SparseData { values, indices })),
+            doc_string: String::new(),
+        }
+    }
+
+    #[test]
+    fn sparse_tensors_are_densified() {
+        let values = Tensor::from_f32(vec![3], &[1.5, -2.0, 3.0]).unwrap();
+        // Linear indices [NNZ].
+        let linear = Tensor::from_i64(vec![3], &[0, 5, 10]).unwrap();
+        let a =
+            Array::from_tensor(&sparse(DType::F32, vec![3, 4], values.clone(), linear)).unwrap();
+        assert_eq!(a.shape, vec![3, 4]);
+        let mut want = vec![0f32; 12];
+        want[0] = 1.5;
+        want[5] = -2.0;
+        want[10] = 3.0;
+        assert_eq!(a.as_f32().unwrap(), want.as_slice());
+        // The same tensor as coordinates [NNZ, rank].
+        let coords = Tensor::from_i64(vec![3, 2], &[0, 0, 1, 1, 2, 2]).unwrap();
+        let b = Array::from_tensor(&sparse(DType::F32, vec![3, 4], values, coords)).unwrap();
+        assert_eq!(a, b);
+        // int8 values, as a quantized weight stores them.
+        let v8 = Tensor::from_raw(DType::I8, vec![2], Bytes::from(vec![0xff, 7])).unwrap();
+        let i8s = Tensor::from_i64(vec![2], &[1, 3]).unwrap();
+        let c = Array::from_tensor(&sparse(DType::I8, vec![4], v8, i8s)).unwrap();
+        assert_eq!(c.data, Data::I8(vec![0, -1, 0, 7]));
+    }
+
+    #[test]
+    fn sparse_indices_are_checked() {
+        let values = Tensor::from_f32(vec![2], &[1.0, 2.0]).unwrap();
+        let bad = [
+            (
+                Tensor::from_i64(vec![2], &[0, 6]).unwrap(),
+                "out of bounds for 6",
+            ),
+            (Tensor::from_i64(vec![2], &[-1, 0]).unwrap(), "position -1"),
+            (
+                Tensor::from_i64(vec![2, 2], &[0, 0, 2, 0]).unwrap(),
+                "coordinate 2 out of bounds for axis 0",
+            ),
+            (
+                Tensor::from_i64(vec![2, 3], &[0; 6]).unwrap(),
+                "expected [2] or [2, 2]",
+            ),
+            (Tensor::from_f32(vec![2], &[0.0, 1.0]).unwrap(), "indices"),
+        ];
+        for (indices, want) in bad {
+            let t = sparse(DType::F32, vec![2, 3], values.clone(), indices);
+            match Array::from_tensor(&t) {
+                Err(e @ ArrayError::Sparse { .. }) => {
+                    assert!(e.to_string().contains(want), "{e} lacks {want:?}")
+                }
+                other => panic!("expected a sparse error with {want:?}, got {other:?}"),
+            }
+        }
+        let ints = Tensor::from_i64(vec![2], &[1, 2]).unwrap();
+        let t = sparse(DType::I64, vec![2, 3], values, ints.clone());
+        assert!(matches!(
+            Array::from_tensor(&t),
+            Err(ArrayError::Sparse { .. })
+        ));
+        let huge = sparse(DType::I64, vec![1 << 40], ints.clone(), ints);
+        assert!(matches!(
+            Array::from_tensor(&huge),
+            Err(ArrayError::Sparse { .. })
+        ));
     }
 
     #[test]

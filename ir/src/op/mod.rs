@@ -530,7 +530,7 @@ impl Op {
         let n = num_outputs;
         let mut types = match self {
             Op::Input | Op::Outer | Op::Opaque(_) => Vec::new(),
-            Op::Initializer(t) => vec![crate::tensor_type(t)],
+            Op::Initializer(t) => vec![crate::graph::initializer_type(t)],
             Op::Conv(c) => c.infer(inputs)?,
             Op::ConvTranspose(c) => c.infer(inputs)?,
             Op::Pool(p) => p.infer(inputs, n)?,
