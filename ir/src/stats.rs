@@ -53,6 +53,7 @@ fn add_params(s: &mut GraphStats, dtype: DType, elements: u64, bytes: u64) {
 fn add_graph(g: &Graph, s: &mut GraphStats) {
     let mut ids: Vec<NodeId> = g.node_ids().collect();
     ids.sort();
+    let constant = constant_nodes(g);
     for id in ids {
         let node = g.node(id);
         match &node.op {
@@ -87,7 +88,14 @@ fn add_graph(g: &Graph, s: &mut GraphStats) {
         if node.op.is_opaque() {
             s.opaque.insert(key.clone());
         }
-        match node_macs(g, id) {
+        // A node that reads only constants runs once when a runtime loads the model (e.g.
+        // the `MatMul` rebuilding a sparse-coded weight): not a cost of each run.
+        let macs = if constant.contains(&id) {
+            Some(0)
+        } else {
+            node_macs(g, id)
+        };
+        match macs {
             Some(0) => {}
             Some(m) => {
                 s.macs = s.macs.saturating_add(m);
@@ -100,6 +108,36 @@ fn add_graph(g: &Graph, s: &mut GraphStats) {
             add_graph(sub, s);
         }
     }
+}
+
+/// Nodes whose value does not depend on a graph input (or an outer-scope value): constants
+/// and what is computed from constants only.
+fn constant_nodes(g: &Graph) -> BTreeSet<NodeId> {
+    let Ok(order) = g.topo_order() else {
+        return BTreeSet::new();
+    };
+    let mut live: BTreeSet<NodeId> = BTreeSet::new();
+    let mut constant = BTreeSet::new();
+    for id in order {
+        let node = g.node(id);
+        let depends = match node.op {
+            Op::Input | Op::Outer => true,
+            // Initializers listed as graph inputs (IR 3) may be fed: not constants.
+            Op::Initializer(_) => g.is_input(id),
+            _ => node
+                .inputs()
+                .iter()
+                .flatten()
+                .chain(node.captures())
+                .any(|v| live.contains(&v.node)),
+        };
+        if depends || !node.op.subgraphs().is_empty() {
+            live.insert(id);
+        } else {
+            constant.insert(id);
+        }
+    }
+    constant
 }
 
 /// Elements of `t` that are exactly zero (±0.0 for floats); 0 for types not counted (strings,
