@@ -323,4 +323,25 @@ mod tests {
         // 10 elements, 3 stored of which one is zero: 8 zeros.
         assert_eq!(zeros(&sparse), 8);
     }
+
+    #[test]
+    fn macs_leave_out_nodes_computed_from_constants_only() {
+        // W = D x C is rebuilt once at load (a sparse-coded weight); only x W runs each time.
+        let m = crate::text::parse_model(
+            r#"model ir_version=8 opsets=[""=13]
+graph "g" {
+  input %x: f32[2,8]
+  const %d: f32[8,3] = random(seed=1, scale=1.0)
+  const %c: f32[3,4] = random(seed=2, scale=1.0)
+  %w = MatMul(%d, %c)
+  %y = MatMul(%x, %w)
+  output %y
+}
+"#,
+        )
+        .unwrap();
+        let s = graph_stats(&m.graph);
+        assert_eq!(s.macs, 2 * 8 * 4);
+        assert_eq!(s.ops.get("MatMul"), Some(&2));
+    }
 }

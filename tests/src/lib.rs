@@ -256,7 +256,12 @@ pub fn compile_report(model: &Path, out: &Path, passes: &str, extra: &[&str]) ->
 /// The correct predictions of an [`ort_accuracy`] verdict on the 10 000 test images, after
 /// checking that `onnx.checker` passed.
 pub fn correct_of(v: &serde_json::Value) -> i64 {
-    assert_eq!(v["checker"], serde_json::Value::Null, "onnx.checker: {}", v["checker"]);
+    assert_eq!(
+        v["checker"],
+        serde_json::Value::Null,
+        "onnx.checker: {}",
+        v["checker"]
+    );
     assert_eq!(v["samples"], 10_000);
     v["correct"].as_i64().expect("correct")
 }

@@ -181,7 +181,14 @@ fn synthetic(
                 .into_iter()
                 .map(|a| {
                     let x = rng.unit_f32() as f64 + 0.5;
-                    (a, if rng.next_u64().is_multiple_of(2) { x } else { -x })
+                    (
+                        a,
+                        if rng.next_u64().is_multiple_of(2) {
+                            x
+                        } else {
+                            -x
+                        },
+                    )
                 })
                 .collect()
         })
