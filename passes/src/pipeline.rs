@@ -88,6 +88,15 @@ impl Pipeline {
         self.steps.iter().any(|s| s.pass.needs_calibration())
     }
 
+    /// The spec items (as written) of the passes that need calibration data.
+    pub fn calibration_steps(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter(|s| s.pass.needs_calibration())
+            .map(|s| s.label.clone())
+            .collect()
+    }
+
     /// The pass names in order.
     pub fn names(&self) -> Vec<String> {
         self.steps

@@ -253,11 +253,12 @@ pub fn compile(
         Some(s) => Some(load_samples(model, s).map_err(user)?),
         None if pipeline.needs_calibration() => {
             if !takes_fashion_mnist(model) {
-                return Err(CompileError::User(
-                    "a pass in the pipeline needs calibration data: give --calib SPEC \
-                     (e.g. FILE.npz with an array x of inputs)"
-                        .into(),
-                ));
+                return Err(CompileError::User(format!(
+                    "{} needs calibration data: give --calib SPEC (e.g. FILE.npz with an array \
+                     x of inputs; the default, {DEFAULT_CALIB}, only fits models taking \
+                     [N,1,28,28] images)",
+                    pipeline.calibration_steps().join(", ")
+                )));
             }
             let spec: DataSpec = DEFAULT_CALIB
                 .parse()
