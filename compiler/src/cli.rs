@@ -462,15 +462,27 @@ fn compile_command(
     };
     let mut report = report;
     if a.report.is_some() {
-        // Compressing costs time on large models: measured when a report file is asked for.
-        let sizes = |paths: &[std::path::PathBuf]| crate::output::file_sizes(paths);
-        let input = sizes(std::slice::from_ref(&a.input)).map_err(|e| Failure::User(e.into()))?;
-        let output = sizes(&written).map_err(|e| Failure::User(e.into()))?;
+        // Compressing costs time: measured when a report file is asked for, and only up to
+        // GZIP_LIMIT bytes of input and output together.
+        const GZIP_LIMIT: u64 = 64 << 20;
+        let input = std::slice::from_ref(&a.input);
+        let raw = |paths: &[std::path::PathBuf]| -> u64 {
+            paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        let (input_bytes, output_bytes) = (raw(input), raw(&written));
+        let gzip = |paths: &[std::path::PathBuf]| {
+            crate::output::gzip_size(paths).map_err(|e| Failure::User(e.into()))
+        };
+        let small = input_bytes + output_bytes <= GZIP_LIMIT;
         report.files = Some(nnslim_passes::report::FileSizes {
-            input_bytes: input.0,
-            input_gzip_bytes: input.1,
-            output_bytes: output.0,
-            output_gzip_bytes: output.1,
+            input_bytes,
+            output_bytes,
+            input_gzip_bytes: if small { Some(gzip(input)?) } else { None },
+            output_gzip_bytes: if small { Some(gzip(&written)?) } else { None },
         });
     }
     if let Some(path) = &a.report {

@@ -67,9 +67,9 @@ use std::io::Read as _;
 /// Writes a model as an `.onnx` file (and `<file>.data` when tensors go external).
 /// `threshold`: `None` = automatic (inline unless over 2 GiB), `Some(n)` = tensors of at least
 /// `n` bytes go external.
-/// Raw and gzip-compressed (default level, like `gzip`) sizes of the files in `paths` that
-/// exist, summed.
-pub fn file_sizes(paths: &[PathBuf]) -> std::io::Result<(u64, u64)> {
+/// Gzip-compressed size (default level, like `gzip`) of the files in `paths` that exist,
+/// summed.
+pub fn gzip_size(paths: &[PathBuf]) -> std::io::Result<u64> {
     /// Counts what the encoder writes.
     struct Count(u64);
     impl Write for Count {
@@ -81,13 +81,13 @@ pub fn file_sizes(paths: &[PathBuf]) -> std::io::Result<(u64, u64)> {
             Ok(())
         }
     }
-    let (mut raw, mut gz) = (0, 0);
+    let mut gz = 0;
     for p in paths.iter().filter(|p| p.is_file()) {
         let mut enc = flate2::write::GzEncoder::new(Count(0), flate2::Compression::default());
-        raw += std::io::copy(&mut std::fs::File::open(p)?, &mut enc)?;
+        std::io::copy(&mut std::fs::File::open(p)?, &mut enc)?;
         gz += enc.finish()?.0;
     }
-    Ok((raw, gz))
+    Ok(gz)
 }
 
 /// The external data file [`write_onnx`] writes beside `path` when weights go out of line.

@@ -146,9 +146,10 @@ pub struct Report {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FileSizes {
     pub input_bytes: u64,
-    pub input_gzip_bytes: u64,
     pub output_bytes: u64,
-    pub output_gzip_bytes: u64,
+    /// Compressed sizes: `None` when the files were too large to compress quickly.
+    pub input_gzip_bytes: Option<u64>,
+    pub output_gzip_bytes: Option<u64>,
 }
 
 fn layer_json(l: &LayerStats) -> Json {
@@ -242,14 +243,20 @@ impl Report {
         s.push_str(&self.layer_table());
         if let Some(f) = &self.files {
             s.push_str(&format!(
-                "file: {} -> {} ({:.1} %); gzip {} -> {} ({:.1} %)\n",
+                "file: {} -> {} ({:.1} %)",
                 human_bytes(f.input_bytes),
                 human_bytes(f.output_bytes),
                 percent(f.output_bytes, f.input_bytes),
-                human_bytes(f.input_gzip_bytes),
-                human_bytes(f.output_gzip_bytes),
-                percent(f.output_gzip_bytes, f.input_gzip_bytes),
             ));
+            match (f.input_gzip_bytes, f.output_gzip_bytes) {
+                (Some(a), Some(b)) => s.push_str(&format!(
+                    "; gzip {} -> {} ({:.1} %)\n",
+                    human_bytes(a),
+                    human_bytes(b),
+                    percent(b, a)
+                )),
+                _ => s.push_str("; gzip sizes not measured (files too large)\n"),
+            }
         }
         if let Some(f) = &self.fidelity_samples {
             s.push_str(&format!("fidelity measured on {f}\n"));
