@@ -86,6 +86,7 @@ pub fn to_json(path: &Path, loaded: &Loaded) -> Value {
         "nodes": s.nodes,
         "ops": s.ops,
         "params": s.params,
+        "zero_params": s.zero_params,
         "param_bytes": s.param_bytes.iter().map(|(d, b)| (d.name().to_string(), json!(b))).collect::<serde_json::Map<_, _>>(),
         "macs": s.macs,
         "macs_by_op": s.macs_by_op,
@@ -196,6 +197,14 @@ pub fn to_text(path: &Path, loaded: &Loaded) -> String {
     });
     for (d, b) in &s.param_bytes {
         let _ = writeln!(o, "  {:8} {}", d.name(), bytes(*b));
+    }
+    if s.zero_params > 0 {
+        let _ = writeln!(
+            o,
+            "  zeros    {} weights ({:.1} % of the parameters; pruned or rounded to zero)",
+            thousands(s.zero_params),
+            s.zero_params as f64 * 100.0 / s.params.max(1) as f64
+        );
     }
     let _ = writeln!(
         o,

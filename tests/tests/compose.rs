@@ -3,7 +3,7 @@
 //! gzip-compressed size, the measure Deep Compression reports), the full five-pass pipeline,
 //! and sparse storage of a heavily pruned float model (raw size).
 
-use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy};
+use nnslim_tests::{compile_report, correct_of, fixture, nnslim, ort_accuracy};
 use serde_json::Value;
 
 const FLOAT_CORRECT: i64 = 9114;
@@ -96,4 +96,19 @@ fn sparse_storage_of_a_90_percent_pruned_model_is_at_most_40_percent_of_the_file
         share * 100.0
     );
     assert!(share <= 0.40, "raw size {:.1} % > 40 %", share * 100.0);
+    // `inspect` counts the zeros whether weights are stored dense or sparse.
+    let args = [
+        std::ffi::OsStr::new("inspect"),
+        out.as_os_str(),
+        std::ffi::OsStr::new("--json"),
+    ];
+    let (code, json, err) = nnslim(args);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&json).expect("inspect --json");
+    let (zeros, params) = (v["zero_params"].as_u64(), v["params"].as_u64());
+    let share = zeros.unwrap_or(0) as f64 / params.unwrap_or(1) as f64;
+    assert!(
+        (0.89..0.91).contains(&share),
+        "zeros {zeros:?} of {params:?}"
+    );
 }
