@@ -184,14 +184,19 @@ pub struct LayerStats {
     pub rank: Option<u64>,
 }
 
-/// The weighted layers of the main graph, in topological order.
+/// The weighted layers of the main graph that run on its inputs, in topological order.
 pub fn layer_stats(g: &Graph) -> Vec<LayerStats> {
     let Ok(order) = g.topo_order() else {
         return Vec::new();
     };
+    let constant = constant_nodes(g);
     let mut out = Vec::new();
     for id in order {
         let node = g.node(id);
+        // Computed once at load (e.g. a sparse-coded weight's decode): part of a weight.
+        if constant.contains(&id) {
+            continue;
+        }
         if !matches!(
             node.op,
             Op::Conv(_)
@@ -343,5 +348,8 @@ graph "g" {
         let s = graph_stats(&m.graph);
         assert_eq!(s.macs, 2 * 8 * 4);
         assert_eq!(s.ops.get("MatMul"), Some(&2));
+        let layers = layer_stats(&m.graph);
+        assert_eq!(layers.len(), 1, "only the MatMul reading x is a layer");
+        assert_eq!(layers[0].macs, Some(2 * 8 * 4));
     }
 }

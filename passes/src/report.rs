@@ -111,7 +111,7 @@ impl Row {
             "compute_nodes": self.compute_nodes,
             "params": self.params,
             "zero_params": self.zero_params,
-            "sparsity": if self.params > 0 { self.zero_params as f64 / self.params as f64 } else { 0.0 },
+            "sparsity": fraction(self.zero_params, self.params),
             "bytes": self.bytes,
             "bytes_total": self.total_bytes(),
             "macs": self.macs,
@@ -159,7 +159,7 @@ fn layer_json(l: &LayerStats) -> Json {
         "weight_dims": l.weight_dims,
         "params": l.params,
         "zeros": l.zeros,
-        "sparsity": if l.params > 0 { l.zeros as f64 / l.params as f64 } else { 0.0 },
+        "sparsity": fraction(l.zeros, l.params),
         "macs": l.macs,
         "rank": l.rank,
     })
@@ -307,13 +307,18 @@ impl Report {
     }
 }
 
-/// `part` as a percentage of `whole` (0 when `whole` is 0).
-fn percent(part: u64, whole: u64) -> f64 {
+/// `part / whole` (0 when `whole` is 0).
+fn fraction(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
-        part as f64 * 100.0 / whole as f64
+        part as f64 / whole as f64
     }
+}
+
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
+fn percent(part: u64, whole: u64) -> f64 {
+    100.0 * fraction(part, whole)
 }
 
 fn human_bytes(b: u64) -> String {

@@ -82,3 +82,13 @@ pub fn differential(before: &Graph, after: &Graph, seed: u64, runs: u64) -> Resu
     }
     Ok(())
 }
+
+/// Parses a one-graph model at `opset` of the default domain from the body of its graph
+/// (inputs, constants, nodes, outputs in the text IR), for tests: panics with the parser's
+/// message and the text when it does not parse.
+pub fn model_of(opset: i64, body: &str) -> nnslim_ir::Model {
+    let text = format!(
+        "model ir_version=8 opsets=[\"\"={opset}] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}"
+    );
+    nnslim_ir::text::parse_model(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}

@@ -265,3 +265,13 @@ pub fn correct_of(v: &serde_json::Value) -> i64 {
     assert_eq!(v["samples"], 10_000);
     v["correct"].as_i64().expect("correct")
 }
+
+/// The row of `pass` (its first run) in a `--report` JSON.
+pub fn pass_row<'r>(report: &'r serde_json::Value, pass: &str) -> &'r serde_json::Value {
+    report["rows"]
+        .as_array()
+        .expect("report has rows")
+        .iter()
+        .find(|r| r["pass"] == pass)
+        .unwrap_or_else(|| panic!("no {pass} row in {report}"))
+}

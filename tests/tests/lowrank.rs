@@ -3,18 +3,8 @@
 //! ONNX Runtime (and `onnx.checker` passes); the report lists every layer with its shape, rank,
 //! energy kept, and params and MACs before and after; a global `budget=` holds its MAC bound.
 
-use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy};
+use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy, pass_row};
 use serde_json::Value;
-
-/// The `low-rank` row of a report.
-fn row(report: &Value) -> &Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["pass"] == "low-rank")
-        .unwrap_or_else(|| panic!("no low-rank row in {report}"))
-}
 
 fn macs(report: &Value, pass: &str) -> f64 {
     let r = report["rows"]
@@ -55,7 +45,7 @@ fn seed_cnn_energy_09_cuts_macs_by_30_percent_within_2_points() {
     assert!(cut >= 0.30, "MACs only cut by {:.1} %", 100.0 * cut);
     assert!(drop <= 2.0, "accuracy drop {drop} points");
 
-    let r = row(&report);
+    let r = pass_row(&report, "low-rank");
     // conv2 (2.2 M of the 2.5 M MACs) and fc1 are split at the ranks keeping 90 % of Σσ².
     for (name, rank) in [("/conv2/Conv", 29), ("/fc1/Gemm", 23)] {
         let l = layer(r, name);
@@ -100,7 +90,7 @@ fn seed_cnn_budget_keeps_half_the_macs_of_the_layers() {
     let model = fixture("seed_cnn_fashion.onnx");
     let out = dir.path().join("budget.onnx");
     let report = compile_report(&model, &out, "low-rank(budget=0.5)", &[]);
-    let r = row(&report);
+    let r = pass_row(&report, "low-rank");
     let b = &r["details"]["budget"];
     assert_eq!(b["reached"], true, "{b}");
     let (before, after) = (

@@ -6,7 +6,7 @@
 //! non-zeros in every group of 4 along the reduction dimension (read back from the written
 //! file with nnslim's importer).
 
-use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy};
+use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy, pass_row};
 use serde_json::Value;
 use std::path::Path;
 
@@ -24,16 +24,6 @@ fn compile(dir: &Path, stem: &str, model: &Path, passes: &str) -> (i64, Value) {
     (correct, report)
 }
 
-/// The report row of the `prune` pass.
-fn prune_row(report: &Value) -> &Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["pass"] == "prune")
-        .unwrap_or_else(|| panic!("no prune row in {report}"))
-}
-
 #[test]
 fn seed_cnn_half_of_the_weights_costs_at_most_half_a_point() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -46,10 +36,10 @@ fn seed_cnn_half_of_the_weights_costs_at_most_half_a_point() {
     let drop = (SEED_FLOAT - correct) as f64 / 100.0;
     println!("prune(ratio=0.5): {correct}/10000 (drop {drop:.2} points)");
     assert!(drop <= 0.5, "drop {drop} points");
-    let totals = &prune_row(&report)["details"]["totals"];
+    let totals = &pass_row(&report, "prune")["details"]["totals"];
     let sparsity = totals["sparsity"].as_f64().expect("sparsity");
     assert!((sparsity - 0.5).abs() < 1e-3, "{totals}");
-    let layers = prune_row(&report)["details"]["layers"]
+    let layers = pass_row(&report, "prune")["details"]["layers"]
         .as_array()
         .expect("layers")
         .len();
@@ -83,7 +73,7 @@ fn seed_cnn_sensitivity_with_refit_loses_at_most_a_point_at_0_8() {
     };
     let (uniform, _) = run("uniform", "prune(ratio=0.8, scope=layer)");
     let (uniform_refit, r) = run("uniform_refit", "prune(ratio=0.8, scope=layer, refit=on)");
-    assert_eq!(refit_helped(prune_row(&r)), 4);
+    assert_eq!(refit_helped(pass_row(&r, "prune")), 4);
     let (global_refit, _) = run("global_refit", "prune(ratio=0.8, refit=on)");
     let (plain, _) = run("plain", "prune(ratio=0.8, method=sensitivity, refit=off)");
     let (guided, report) = run("sensitivity", "prune(ratio=0.8, method=sensitivity)");
@@ -101,7 +91,7 @@ fn seed_cnn_sensitivity_with_refit_loses_at_most_a_point_at_0_8() {
         "drop {} points",
         (SEED_FLOAT - guided) as f64 / 100.0
     );
-    let row = prune_row(&report);
+    let row = pass_row(&report, "prune");
     assert_eq!(refit_helped(row), 4);
     // The overall ratio holds by parameter count, and the report has a curve per layer.
     let sparsity = row["details"]["totals"]["sparsity"]
@@ -160,8 +150,8 @@ fn channel_pruning(model: &str, float: i64, max_drop: f64) {
     assert!(cut >= 0.25, "MACs only {:.1} % lower", 100.0 * cut);
     assert!(drop <= max_drop, "drop {drop} points");
     assert!(correct > plain, "refit {correct} <= plain {plain}");
-    assert!(refit_helped(prune_row(&report)) >= 2);
-    let layers = prune_row(&report)["details"]["layers"]
+    assert!(refit_helped(pass_row(&report, "prune")) >= 2);
+    let layers = pass_row(&report, "prune")["details"]["layers"]
         .as_array()
         .expect("layers")
         .clone();
@@ -171,7 +161,7 @@ fn channel_pruning(model: &str, float: i64, max_drop: f64) {
         assert!(k >= Some(1) && k < b, "{l}");
     }
     // The classifier's outputs stay: its layer is named among those left alone.
-    let skipped = prune_row(&report)["details"]["skipped"]
+    let skipped = pass_row(&report, "prune")["details"]["skipped"]
         .as_array()
         .expect("skipped")
         .clone();
@@ -208,7 +198,7 @@ fn seed_cnn_two_of_four_reads_back() {
         "pattern=2:4: {correct}/10000 (drop {:.2} points)",
         (SEED_FLOAT - correct) as f64 / 100.0
     );
-    let row = prune_row(&report);
+    let row = pass_row(&report, "prune");
     assert_eq!(row["details"]["layers"].as_array().map(Vec::len), Some(3));
     let model = nnslim::frontend::load_model(&dir.path().join("two_of_four.onnx")).expect("loads");
     let g = &model.graph;

@@ -6,7 +6,7 @@
 
 use nnslim::frontend::load_model;
 use nnslim_ir::stats::graph_stats;
-use nnslim_tests::{compile_report, fixture, ort_accuracy, python};
+use nnslim_tests::{compile_report, fixture, ort_accuracy, pass_row, python};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,16 +56,6 @@ print(" ".join(n.op_type for n in onnx.load(sys.argv[2]).graph.node))
         .collect()
 }
 
-/// The report's row of the quantize pass.
-fn quantize_row(report: &Value) -> &Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["pass"] == "quantize")
-        .expect("a quantize row")
-}
-
 #[test]
 fn digits_mlp_dynamic_int8_keeps_accuracy() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -111,7 +101,7 @@ fn digits_mlp_dynamic_int8_keeps_accuracy() {
     assert!(q["bytes"].as_u64().unwrap() * 2 < float_bytes, "{q}");
 
     // Per-layer report and the interpreter's fidelity row on the emitted model.
-    let row = quantize_row(&report);
+    let row = pass_row(&report, "quantize");
     let layers = row["details"]["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 3);
     for l in layers {
@@ -165,7 +155,7 @@ fn seed_cnn_dynamic_int8_quantizes_the_fully_connected_layers() {
         .count();
     assert_eq!(n, 2, "ONNX Runtime ran {fused:?}");
 
-    let row = quantize_row(&report);
+    let row = pass_row(&report, "quantize");
     let layers: Vec<&str> = row["details"]["layers"]
         .as_array()
         .expect("layers")

@@ -3,13 +3,9 @@
 //! accuracy and size bounds of issue 6 on the 10 000 Fashion-MNIST test images, and the report
 //! lists each quantized layer with a finite weight SQNR.
 
-use nnslim_tests::{nnslim, ort_accuracy, workspace_root};
+use nnslim_tests::{compile_report, correct_of, fixture, ort_accuracy, pass_row};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
+use std::path::Path;
 
 /// What ONNX Runtime says about a compiled model, and the `quantize` row of its report.
 struct Outcome {
@@ -26,38 +22,12 @@ fn compile(dir: &Path, model: &Path, passes: &str, extra: &[&str]) -> Outcome {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     let out = dir.join(format!("{stem}.onnx"));
-    let report = dir.join(format!("{stem}.json"));
-    let mut args: Vec<String> = vec![
-        "compile".into(),
-        model.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--passes".into(),
-        passes.into(),
-        "--report".into(),
-        report.display().to_string(),
-        "--quiet".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let (code, _, err) = nnslim(&args);
-    assert_eq!(code, 0, "{passes}: {err}");
+    let report = compile_report(model, &out, passes, extra);
     let ort = ort_accuracy(&out, "fashion-mnist");
-    assert!(
-        ort["checker"].is_null(),
-        "{passes}: onnx.checker: {}",
-        ort["checker"]
-    );
-    assert_eq!(ort["samples"], 10_000);
-    let report: Value = serde_json::from_slice(&std::fs::read(&report).expect("report written"))
-        .expect("report is JSON");
-    let row = report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["pass"] == "quantize")
-        .unwrap_or_else(|| panic!("{passes}: no quantize row in {report}"));
+    let correct = correct_of(&ort);
+    let row = pass_row(&report, "quantize");
     Outcome {
-        correct: ort["correct"].as_i64().expect("correct"),
+        correct,
         bytes: ort["bytes"].as_u64().expect("bytes"),
         layers: row["details"]["layers"].as_array().expect("layers").clone(),
     }

@@ -8,15 +8,11 @@
 use nnslim::ir::{DType, Model, Op};
 use nnslim_passes::upgrade::upgrade_opset;
 use nnslim_tests::{
-    Pair, nnslim, numbered_inputs, ort_accuracy, ort_compare, testdata_dir, workspace_root,
+    Pair, fixture, nnslim, numbered_inputs, ort_accuracy, ort_compare, testdata_dir,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace_root().join("tests/fixtures").join(name)
-}
 
 fn load(path: &Path) -> Model {
     nnslim::frontend::load(path)

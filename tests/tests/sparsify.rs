@@ -5,8 +5,9 @@
 //! fewer values at a reported reconstruction error, with the accuracy drop measured by ONNX
 //! Runtime on the 10 000 Fashion-MNIST test images.
 
-use nnslim_tests::{Pair, compile_report, correct_of, fixture, ort_accuracy, ort_compare, python};
-use serde_json::Value;
+use nnslim_tests::{
+    Pair, compile_report, correct_of, fixture, ort_accuracy, ort_compare, pass_row, python,
+};
 use std::path::{Path, PathBuf};
 
 /// Zeroes the `fraction` smallest-magnitude elements of every initializer of rank ≥ 2.
@@ -44,16 +45,6 @@ fn zeroed(dir: &Path, fraction: f64) -> PathBuf {
     out
 }
 
-/// The `sparsify` row of a report.
-fn sparsify_row(report: &Value) -> &Value {
-    report["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["pass"] == "sparsify")
-        .unwrap_or_else(|| panic!("no sparsify row in {report}"))
-}
-
 /// ONNX Runtime gives bit-identical outputs for `original` and `converted` (seeded random
 /// inputs), and `onnx.checker` accepts `converted`.
 fn assert_identical_in_ort(dir: &Path, original: &Path, converted: &Path) {
@@ -79,7 +70,7 @@ fn sparse_storage_is_exact_and_small() {
     let dense = zeroed(dir.path(), 0.9);
     let out = dir.path().join("sparse.onnx");
     let report = compile_report(&dense, &out, "fold,sparsify", &[]);
-    let row = sparsify_row(&report);
+    let row = pass_row(&report, "sparsify");
     let tensors = row["details"]["tensors"].as_array().expect("tensors");
     let sparse: Vec<&str> = tensors
         .iter()
@@ -130,7 +121,7 @@ fn pruned_int8_weights_stay_exact() {
     let qs = dir.path().join("q_sparse.onnx");
     compile_report(&dense, &q, "fold,quantize(int8)", &["--quiet"]);
     let report = compile_report(&dense, &qs, "fold,quantize(int8),sparsify", &["--quiet"]);
-    let tensors = sparsify_row(&report)["details"]["tensors"]
+    let tensors = pass_row(&report, "sparsify")["details"]["tensors"]
         .as_array()
         .expect("tensors")
         .clone();
@@ -165,7 +156,7 @@ fn sparse_coding_of_fc1() {
     let model = fixture("seed_cnn_fashion.onnx");
     let out = dir.path().join("coded.onnx");
     let report = compile_report(&model, &out, "sparsify(dictionary=64, atoms=8)", &[]);
-    let row = sparsify_row(&report);
+    let row = pass_row(&report, "sparsify");
     let layers = row["details"]["layers"].as_array().expect("layers");
     let fc1 = layers
         .iter()

@@ -419,10 +419,7 @@ mod tests {
     /// Parses `body` at `opset`, applies the rewrite, checks validity, numerics and
     /// idempotence; returns the graph after and whether it changed.
     fn apply(opset: i64, body: &str) -> (Graph, bool) {
-        let text = format!(
-            "model ir_version=8 opsets=[\"\"={opset}] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}"
-        );
-        let m = parse_model(&text).unwrap();
+        let m = crate::testing::model_of(opset, body);
         let before = m.graph.clone();
         let mut g = m.graph;
         let cx = FoldCx {

@@ -207,14 +207,11 @@ mod tests {
     use super::*;
     use crate::testing::differential;
     use nnslim_ir::stats::graph_stats;
-    use nnslim_ir::text::{parse_model, print_graph};
+    use nnslim_ir::text::print_graph;
     use nnslim_ir::verify;
 
     fn run(body: &str) -> (Graph, bool) {
-        let text = format!(
-            "model ir_version=8 opsets=[\"\"=13] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}"
-        );
-        let before = parse_model(&text).unwrap_or_else(|e| panic!("{e}")).graph;
+        let before = crate::testing::model_of(13, body).graph;
         let mut g = before.clone();
         let cx = FoldCx::default();
         let changed = eliminate_common(&mut g, &cx).unwrap();

@@ -7,12 +7,9 @@ use super::svd::{Sketch, full_svd, randomized_svd, truncation_error};
 use super::*;
 use crate::registry::Registry;
 use crate::testing::differential;
-use nnslim_ir::text::parse_model;
 
 fn model(body: &str) -> Model {
-    let text =
-        format!("model ir_version=8 opsets=[\"\"=13] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}");
-    parse_model(&text).expect("test model parses")
+    crate::testing::model_of(13, body)
 }
 
 /// A row-major `rows × cols` matrix of exact rank `rank`: the product of Gaussian factors.

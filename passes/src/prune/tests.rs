@@ -5,14 +5,11 @@
 use super::*;
 use crate::testing::differential;
 use crate::{NoProgress, Samples};
-use nnslim_ir::text::parse_model;
 use nnslim_ir::{Graph, Op, Tensor, stats::layer_stats};
 use std::collections::BTreeMap;
 
 fn model(body: &str) -> Model {
-    let text =
-        format!("model ir_version=8 opsets=[\"\"=13] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}");
-    parse_model(&text).expect("test model parses")
+    crate::testing::model_of(13, body)
 }
 
 /// Conv (8 input channels), Gemm (transB, 20 inputs with a tail of 2 for M = 4 … and 18

@@ -451,14 +451,8 @@ mod tests {
     use crate::testing::{random_inputs, run};
     use nnslim_eval::Value;
     use nnslim_ir::stats::graph_stats;
-    use nnslim_ir::text::parse_model;
 
-    fn model(opset: i64, body: &str) -> Model {
-        let text = format!(
-            "model ir_version=8 opsets=[\"\"={opset}] producer=\"test\"\ngraph \"g\" {{\n{body}\n}}\n"
-        );
-        parse_model(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
-    }
+    use crate::testing::model_of as model;
 
     const MLP: &str = r#"
   input %x: f32[N,16]

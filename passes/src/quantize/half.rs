@@ -314,14 +314,8 @@ pub(super) fn output_sqnr(before: &Model, after: &Model, seed: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nnslim_ir::text::parse_model;
 
-    pub(crate) fn model(opset: i64, body: &str) -> Model {
-        let text = format!(
-            "model ir_version=8 opsets=[\"\"={opset}] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}"
-        );
-        parse_model(&text).expect("test model parses")
-    }
+    use crate::testing::model_of as model;
 
     const CNN: &str = r#"  input %x: f32[2,3,8,8]
   const %w: f32[8,3,3,3] = random(seed=1, scale=0.3)

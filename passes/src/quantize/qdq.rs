@@ -15,10 +15,10 @@
 //! Everything else stays float between a `DequantizeLinear` and the next `QuantizeLinear`.
 
 use super::LayerReport;
-use super::calib::{CalibMethod, Range, calibrate};
+use super::calib::Range;
 use super::weights::{dequantize_per_channel, sqnr_db, symmetric_int8};
+use crate::PassError;
 use crate::rewrite::{Names, remove_if_dead};
-use crate::{PassError, Progress, Samples};
 use nnslim_ir::op::{DequantizeLinear, QuantizeLinear};
 use nnslim_ir::{DType, Graph, NewNode, NodeId, Op, Tensor, TensorData, ValueId, node_label};
 use std::collections::{BTreeMap, BTreeSet};
@@ -526,38 +526,6 @@ pub fn apply(
         }
     }
     Ok(reports)
-}
-
-/// Calibrates the values a plan needs on the float graph `g`.
-pub fn calibrate_plan(
-    g: &Graph,
-    p: &QdqPlan,
-    samples: &Samples,
-    method: &CalibMethod,
-    progress: &dyn Progress,
-) -> Result<BTreeMap<String, Range>, PassError> {
-    let wanted = p.candidate_values();
-    let ids: Vec<ValueId> = wanted.iter().filter_map(|n| g.find_value(n)).collect();
-    let got = calibrate(g, samples, &ids, method, progress)?;
-    Ok(got
-        .into_iter()
-        .map(|(v, r)| (g.value(v).name.clone(), r))
-        .collect())
-}
-
-/// Plans, calibrates and applies static int8 quantization; layers labelled in `keep` stay
-/// float.
-pub fn quantize_static(
-    g: &mut Graph,
-    samples: &Samples,
-    method: &CalibMethod,
-    signed: bool,
-    keep: &BTreeSet<String>,
-    progress: &dyn Progress,
-) -> Result<Vec<LayerReport>, PassError> {
-    let p = plan(g, keep)?;
-    let ranges = calibrate_plan(g, &p, samples, method, progress)?;
-    apply(g, &p, &ranges, signed)
 }
 
 #[cfg(test)]

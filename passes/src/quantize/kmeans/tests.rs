@@ -3,12 +3,9 @@
 
 use super::super::half::output_sqnr;
 use super::*;
-use nnslim_ir::text::parse_model;
 
 fn model(body: &str) -> Model {
-    let text =
-        format!("model ir_version=8 opsets=[\"\"=13] producer=\"t\"\ngraph \"g\" {{\n{body}\n}}");
-    parse_model(&text).expect("test model parses")
+    crate::testing::model_of(13, body)
 }
 
 const NET: &str = r#"  input %x: f32[2,3,8,8]

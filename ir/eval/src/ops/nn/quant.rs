@@ -483,25 +483,26 @@ fn dequantize_bytes(
         let z = i16::try_from(z).ok()?;
         Some((f32::from(z), *sv.get(c)?))
     };
-    let mut y = vec![0f32; x.len()];
     match x {
-        Data::U8(v) => {
-            for (i, (run, out)) in v.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
-                let (z, s) = params(i)?;
-                for (o, &b) in out.iter_mut().zip(run) {
-                    *o = (f32::from(b) - z) * s;
-                }
-            }
+        Data::U8(v) => dequantize_runs(v, inner, params, f32::from),
+        Data::I8(v) => dequantize_runs(v, inner, params, f32::from),
+        _ => None,
+    }
+}
+
+/// `(x - z) * s` over runs of `inner` elements, run `i` using `params(i)`.
+fn dequantize_runs<T: Copy>(
+    v: &[T],
+    inner: usize,
+    params: impl Fn(usize) -> Option<(f32, f32)>,
+    to_f32: impl Fn(T) -> f32,
+) -> Option<Vec<f32>> {
+    let mut y = vec![0f32; v.len()];
+    for (i, (run, out)) in v.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
+        let (z, s) = params(i)?;
+        for (o, &b) in out.iter_mut().zip(run) {
+            *o = (to_f32(b) - z) * s;
         }
-        Data::I8(v) => {
-            for (i, (run, out)) in v.chunks(inner).zip(y.chunks_mut(inner)).enumerate() {
-                let (z, s) = params(i)?;
-                for (o, &b) in out.iter_mut().zip(run) {
-                    *o = (f32::from(b) - z) * s;
-                }
-            }
-        }
-        _ => return None,
     }
     Some(y)
 }
